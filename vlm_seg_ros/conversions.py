@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import array
+
 import numpy as np
 import numpy.typing as npt
 from sensor_msgs.msg import PointCloud2, PointField
@@ -44,6 +46,9 @@ def xyz_to_pointcloud2(points: npt.ArrayLike, header: Header) -> PointCloud2:
         row_step=12 * xyz.shape[0],
         is_dense=bool(np.isfinite(xyz).all()),
     )
-    # Assigning a memoryview copies the buffer once in C instead of per element in Python.
-    cloud.data = memoryview(xyz).cast('B')
+    # One memcpy into an array.array: rclpy stores it as is, whereas any other sequence is
+    # checked and converted element by element in Python.
+    data = array.array('B')
+    data.frombytes(xyz.reshape(-1).view(np.uint8).data)
+    cloud.data = data
     return cloud

@@ -8,11 +8,11 @@ robot's own ``points`` topic on the same ROS domain.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from ament_index_python.packages import get_package_prefix
 import numpy as np

@@ -1,0 +1,118 @@
+"""Shared test fixtures: an isolated ROS domain, a spinning test node and child processes.
+
+The tests talk to the *installed* package (``source ./activate`` after ``scripts/setup``, or
+``scripts/test``), over real rclpy and Fast DDS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+import os
+from pathlib import Path
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Isolate the tests' DDS traffic and check that the package is built."""
+    # A random domain keeps concurrent test runs (and any robot on the network) apart;
+    # LOCALHOST keeps discovery on this machine. Child processes inherit both.
+    os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(100, 199))
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    try:
+        import vlm_seg_ros.msg  # noqa: F401
+    except ImportError as exc:
+        msg = (f'vlm_seg_ros is not built or not on the path ({exc}); '
+               'run scripts/test, or scripts/setup and then `source ./activate`')
+        raise pytest.UsageError(msg) from exc
+
+
+class RosHarness:
+    """A node of the test process, spun on demand by ``spin_until``."""
+
+    def __init__(self, node: object, executor: object) -> None:
+        self.node = node
+        self.executor = executor
+
+    def spin_until(self, done: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Spin until ``done()`` is true or ``timeout`` seconds pass; return ``done()``."""
+        deadline = time.monotonic() + timeout
+        while not done() and time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)  # type: ignore[attr-defined]
+        return done()
+
+
+@pytest.fixture
+def ros(request: pytest.FixtureRequest) -> Iterator[RosHarness]:
+    """Yield a harness around a fresh rclpy context and node, shut down afterwards."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node(f'test_{request.node.name[:40]}'.replace('[', '_').replace(']', ''),
+                             context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        yield RosHarness(node, executor)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+class ChildProcess:
+    """A process started by a test; its output goes to a file for failure messages."""
+
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str]) -> None:
+        self.log_path = log_path
+        self._log = log_path.open('wb')
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def output(self) -> str:
+        """Return everything the process printed so far."""
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors='replace')
+
+    def stop(self) -> int:
+        """Interrupt the process like Ctrl-C (kill it if it hangs); return its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., ChildProcess]]:
+    """Yield ``spawn(args, env=None)``, starting child processes that are stopped afterwards."""
+    children: list[ChildProcess] = []
+
+    def start(args: list[str], env: dict[str, str] | None = None) -> ChildProcess:
+        log = tmp_path / f'child{len(children)}.log'
+        child = ChildProcess(args, log, {**os.environ, **(env or {})})
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        child.stop()
+
+
+@pytest.fixture
+def python_exe() -> str:
+    """Return the interpreter running the tests (the venv's), for child scripts."""
+    return sys.executable

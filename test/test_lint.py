@@ -1,0 +1,21 @@
+"""Linters as tests: ruff (ament's 99 columns, single quotes, pep257 docstrings) and mypy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import shutil
+import subprocess
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize('command', [
+    ['ruff', 'check', '--no-cache', '.'],
+    ['mypy', '--no-incremental', 'vlm_seg_ros'],
+], ids=['ruff', 'mypy'])
+def test_linter_passes(command: list[str]) -> None:
+    assert shutil.which(command[0]), f'{command[0]} is not installed; run scripts/setup'
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,94 @@
+"""The package's manifests: package.xml for ROS tooling and setup.py for pip."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+import subprocess
+import sys
+import zipfile
+
+from catkin_pkg.package import parse_package
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# rosdep key of every third-party module the package's code imports. A new import fails the
+# test below until it is added here and to package.xml.
+ROSDEP_KEYS = {
+    'ament_index_python': 'ament_index_python',
+    'builtin_interfaces': 'builtin_interfaces',
+    'geometry_msgs': 'geometry_msgs',
+    'numpy': 'python3-numpy',
+    'rclpy': 'rclpy',
+    'sensor_msgs': 'sensor_msgs',
+    'std_msgs': 'std_msgs',
+}
+
+
+def imported_top_level_modules(folder: Path) -> set[str]:
+    modules: set[str] = set()
+    for path in folder.rglob('*.py'):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules.update(alias.name.split('.')[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split('.')[0])
+    return modules - set(sys.stdlib_module_names) - {'vlm_seg_ros', '__future__'}
+
+
+def test_package_xml_parses_with_catkin_pkg() -> None:
+    package = parse_package(REPO / 'package.xml')
+    package.validate()
+    assert package.name == 'vlm_seg_ros'
+    assert package.get_build_type() == 'ament_cmake'
+    assert 'rosidl_interface_packages' in [group.name for group in package.member_of_groups]
+
+
+def test_package_xml_declares_every_runtime_import() -> None:
+    package = parse_package(REPO / 'package.xml')
+    runtime = {dep.name for dep in package.exec_depends + package.build_export_depends}
+    imported = imported_top_level_modules(REPO / 'vlm_seg_ros')
+    unknown = imported - ROSDEP_KEYS.keys()
+    assert not unknown, f'add the rosdep keys of {sorted(unknown)} to ROSDEP_KEYS and package.xml'
+    missing = {ROSDEP_KEYS[module] for module in imported} - runtime
+    assert not missing, f'package.xml lacks <exec_depend> or <depend> for {sorted(missing)}'
+
+
+def test_package_xml_declares_the_launch_file_imports() -> None:
+    package = parse_package(REPO / 'package.xml')
+    runtime = {dep.name for dep in package.exec_depends + package.build_export_depends}
+    assert imported_top_level_modules(REPO / 'launch') <= runtime
+
+
+def test_setup_py_builds_a_wheel_with_the_package_metadata(tmp_path: Path) -> None:
+    # Build from a copy: setuptools writes build/ and *.egg-info next to setup.py.
+    src = tmp_path / 'src'
+    src.mkdir()
+    for name in ('setup.py', 'package.xml'):
+        (src / name).write_bytes((REPO / name).read_bytes())
+    subprocess.run(['cp', '-r', str(REPO / 'vlm_seg_ros'), str(src)], check=True)
+    result = subprocess.run(
+        [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation',
+         '--no-index', '-q', '-w', str(tmp_path / 'dist'), str(src)],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (wheel,) = (tmp_path / 'dist').glob('*.whl')
+    version = parse_package(REPO / 'package.xml').version
+    assert wheel.name.startswith(f'vlm_seg_ros-{version}-')
+    names = zipfile.ZipFile(wheel).namelist()
+    sources = {f'vlm_seg_ros/{p.relative_to(REPO / "vlm_seg_ros")}'
+               for p in (REPO / 'vlm_seg_ros').rglob('*.py')}
+    assert sources <= set(names)
+
+
+@pytest.mark.parametrize('path', ['launch', 'config', 'resource', 'msg'])
+def test_every_shipped_folder_is_installed(path: str) -> None:
+    from ament_index_python.packages import get_package_share_directory
+
+    share = Path(get_package_share_directory('vlm_seg_ros'))
+    if path == 'msg':
+        installed = {p.name for p in (share / 'msg').glob('*.msg')}
+    else:
+        installed = {p.name for p in (share / path).iterdir()}
+    assert {p.name for p in (REPO / path).iterdir()} <= installed
