@@ -1,4 +1,4 @@
-"""Child process for the Fast DDS profile test: ``pub COUNT MB`` or ``sub SECONDS``.
+"""Child process for the Fast DDS profile test: ``pub COUNT MB`` or ``sub COUNT SECONDS``.
 
 Both sides use sensor-data QoS (best effort), as a LiDAR driver and perception_node do.
 """
@@ -31,15 +31,15 @@ def publish(count: int, megabytes: float) -> None:
     time.sleep(1.0)
 
 
-def subscribe(seconds: float) -> None:
-    """Count received clouds for ``seconds`` and print the count."""
+def subscribe(count: int, seconds: float) -> None:
+    """Count received clouds until ``count`` arrived or ``seconds`` passed; print the count."""
     node = rclpy.create_node('large_cloud_sub')
     received = []
     node.create_subscription(PointCloud2, 'large_points', received.append,
                              qos_profile_sensor_data)
     print('subscribed', flush=True)
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while len(received) < count and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)
     print(f'received {len(received)}', flush=True)
 
@@ -49,5 +49,5 @@ if __name__ == '__main__':
     if sys.argv[1] == 'pub':
         publish(int(sys.argv[2]), float(sys.argv[3]))
     else:
-        subscribe(float(sys.argv[2]))
+        subscribe(int(sys.argv[2]), float(sys.argv[3]))
     rclpy.try_shutdown()

@@ -14,7 +14,7 @@ PROFILE = (Path(get_package_share_directory('vlm_seg_ros')) / 'resource'
 
 def test_profile_delivers_4mb_best_effort_clouds_between_processes(spawn, python_exe) -> None:
     env = {'FASTDDS_DEFAULT_PROFILES_FILE': str(PROFILE)}
-    sub = spawn([python_exe, str(PEER), 'sub', '8'], env=env)
+    sub = spawn([python_exe, str(PEER), 'sub', '20', '15'], env=env)
     pub = spawn([python_exe, str(PEER), 'pub', '20', '4'], env=env)
     assert sub.proc.wait(timeout=30) == 0, sub.output()
     assert pub.proc.wait(timeout=30) == 0, pub.output()

@@ -1,0 +1,53 @@
+"""scripts/setup: the environment it builds, and that a second run does (almost) nothing."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pinned_requirements() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / 'requirements.txt').read_text().splitlines():
+        match = re.match(r'^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s#]+)', line)
+        if match:
+            pins[match.group(1)] = match.group(2)
+    return pins
+
+
+def test_every_requirement_is_pinned() -> None:
+    lines = [line.strip() for line in (REPO / 'requirements.txt').read_text().splitlines()]
+    requirements = [line for line in lines if line and not line.startswith('#')]
+    assert len(requirements) == len(pinned_requirements())
+
+
+@pytest.mark.parametrize('name', sorted(pinned_requirements()))
+def test_installed_version_matches_the_pin(name: str) -> None:
+    # torch's CPU wheel reports a local version label (2.13.0+cpu).
+    assert version(name).split('+')[0] == pinned_requirements()[name]
+
+
+def test_heavy_dependencies_import() -> None:
+    # open3d needs libusb from apt at import time: this proves setup's system step too.
+    result = subprocess.run(
+        [sys.executable, '-c', 'import open3d, torch, transformers, scipy, rosbags; '
+         'print(torch.__version__)'],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_second_setup_run_changes_nothing() -> None:
+    result = subprocess.run([str(REPO / 'scripts' / 'setup')], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps = [line for line in result.stdout.splitlines() if line.startswith('[setup]')]
+    assert any('requirements unchanged' in line for line in steps), steps
+    assert not [line for line in steps
+                if re.search(r'\b(installing|creating|linking)\b', line)], steps
