@@ -1,28 +1,18 @@
 """Child process for the round-trip test: republishes every SceneGraph from ``in`` on ``out``."""
 
-import sys
-
-import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
 
 from vlm_seg_ros.msg import SceneGraph
+from vlm_seg_ros.nodes import run
 
 
-def main() -> None:
-    """Echo graphs until interrupted."""
-    rclpy.init()
-    node = rclpy.create_node('scene_graph_echo')
+def make_echo() -> Node:
+    """Return a node that echoes graphs."""
+    node = Node('scene_graph_echo')
     pub = node.create_publisher(SceneGraph, 'out', 10)
     node.create_subscription(SceneGraph, 'in', pub.publish, 10)
-    print('echo ready', flush=True)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    return node
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run(make_echo)

@@ -1,1 +1,22 @@
 """ROS 2 nodes: thin glue that converts messages, calls the core and publishes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+
+def run(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
+    """Init rclpy, spin the node from ``make_node`` until Ctrl-C or shutdown, clean up."""
+    rclpy.init(args=args)
+    node = make_node()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

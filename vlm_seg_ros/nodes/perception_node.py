@@ -12,14 +12,13 @@ Publishes (under the node's private namespace):
 
 from __future__ import annotations
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import PointCloud2
 
 from vlm_seg_ros.msg import SceneGraph
+from vlm_seg_ros.nodes import run
 
 NODE_NAME = 'perception'
 
@@ -51,12 +50,4 @@ class PerceptionNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run the node until Ctrl-C or ROS shutdown."""
-    rclpy.init(args=args)
-    node = PerceptionNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run(PerceptionNode, args)
