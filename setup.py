@@ -1,10 +1,10 @@
-"""pip/setuptools description of the Python code, for use outside a colcon workspace.
+"""setuptools description of the package's Python side: its modules and node executables.
 
-colcon builds this package with CMake (see CMakeLists.txt): only that build generates the
-``vlm_seg_ros.msg`` messages, so ROS nodes need it. This file lets ``pip install .`` (or a
-wheel) carry the same code to a plain Python environment, where the ROS-free modules work on
-their own. Name, version, description and licence are read from package.xml so the two
-descriptions cannot drift.
+CMakeLists.txt runs this file during ``colcon build`` (``egg_info`` and ``install_scripts``, as
+``ament_python_install_package()`` does with the setup.py it generates), so the executables in
+``lib/vlm_seg_ros`` and the installed metadata come from here. The build type stays
+``ament_cmake`` because only CMake generates ``vlm_seg_ros.msg``. Name, version, description
+and licence are read from package.xml so the two manifests cannot drift.
 """
 
 from pathlib import Path
@@ -27,6 +27,10 @@ setup(
     maintainer=_text('maintainer'),
     maintainer_email=manifest.find('maintainer').get('email'),
     packages=find_packages(include=['vlm_seg_ros', 'vlm_seg_ros.*']),
-    python_requires='>=3.10',
-    install_requires=['numpy'],
+    python_requires='>=3.11',
+    entry_points={
+        'console_scripts': [
+            'perception_node = vlm_seg_ros.nodes.perception_node:main',
+        ],
+    },
 )

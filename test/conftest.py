@@ -17,14 +17,13 @@ import time
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def pytest_configure(config: pytest.Config) -> None:
     """Isolate the tests' DDS traffic and check that the package is built."""
     # A random domain keeps concurrent test runs (and any robot on the network) apart;
     # LOCALHOST keeps discovery on this machine. Child processes inherit both.
-    os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(100, 199))
+    # 1-101 keeps DDS ports below Linux's ephemeral range.
+    os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     try:
         import vlm_seg_ros.msg  # noqa: F401

@@ -59,9 +59,11 @@ def full_scene_graph() -> SceneGraph:
         observations=97,
         source=SceneObject.SOURCE_BOTH,
     )
+    image = Header(stamp=Time(sec=1_699_999_999, nanosec=987_654_321),
+                   frame_id='camera_optical')
     relation = SceneRelation(subject_id=42, predicate=SceneRelation.PREDICATE_ON, object_id=9,
                              confidence=0.75, evidence_count=12)
-    return SceneGraph(header=frame, objects=[obj], relations=[relation],
+    return SceneGraph(header=frame, image_header=image, objects=[obj], relations=[relation],
                       description='A cone stands on the road ahead.',
                       description_stamp=Time(sec=1_699_999_999, nanosec=5))
 
@@ -83,18 +85,20 @@ def test_relation_predicates_are_the_documented_closed_set() -> None:
     assert predicates == {'on', 'under', 'near', 'left_of', 'right_of', 'in_front_of', 'behind'}
 
 
-def test_object_source_values_are_distinct() -> None:
-    sources = [SceneObject.SOURCE_LIDAR, SceneObject.SOURCE_MASK, SceneObject.SOURCE_BOTH]
-    assert len(set(sources)) == 3
+def test_a_default_object_claims_no_evidence() -> None:
+    sources = {getattr(SceneObject, name) for name in dir(SceneObject)
+               if name.startswith('SOURCE_')}
+    assert SceneObject().source == SceneObject.SOURCE_UNKNOWN
+    assert len(sources) == 4
 
 
 def test_scene_graph_survives_round_trip_between_processes(ros, spawn, python_exe) -> None:
     echo = spawn([python_exe, str(ECHO)])
     received: list[SceneGraph] = []
     pub = ros.node.create_publisher(SceneGraph, 'in', 10)
-    ros.node.create_subscription(SceneGraph, 'out', received.append, 10)
+    sub = ros.node.create_subscription(SceneGraph, 'out', received.append, 10)
     matched = ros.spin_until(lambda: pub.get_subscription_count() > 0
-                             and ros.node.count_publishers('out') > 0, timeout=20)
+                             and sub.get_publisher_count() > 0, timeout=20)
     assert matched, f'echo process never matched over DDS; its output:\n{echo.output()}'
 
     sent = full_scene_graph()

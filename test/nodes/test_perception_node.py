@@ -7,12 +7,14 @@ from pathlib import Path
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
 from builtin_interfaces.msg import Time
 import numpy as np
+import rclpy
 from rclpy.qos import ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
 from vlm_seg_ros.conversions import xyz_to_pointcloud2
 from vlm_seg_ros.msg import SceneGraph
+from vlm_seg_ros.nodes.perception_node import PerceptionNode
 
 NODE = str(Path(get_package_prefix('vlm_seg_ros')) / 'lib' / 'vlm_seg_ros' / 'perception_node')
 CONFIG = str(Path(get_package_share_directory('vlm_seg_ros')) / 'config' / 'perception.yaml')
@@ -64,10 +66,18 @@ def test_publishes_one_scene_graph_per_scan_with_its_stamp_and_frame(ros, spawn)
     assert node.proc.poll() is None, node.output()
 
 
-def test_shipped_config_subscribes_points_best_effort(ros, spawn) -> None:
-    node = start_node(spawn, '/pn_qos_default')
-    reliability = points_subscription_reliability(ros, '/pn_qos_default/points')
-    assert reliability == ReliabilityPolicy.BEST_EFFORT, node.output()
+def test_shipped_config_keeps_only_the_newest_scan() -> None:
+    # In-process, because a subscription's depth is not visible to other processes.
+    context = rclpy.Context()
+    rclpy.init(args=['--ros-args', '--params-file', CONFIG], context=context)
+    try:
+        node = PerceptionNode(context=context)
+        qos = node._points_sub.qos_profile
+        assert (qos.depth, qos.reliability) == (1, ReliabilityPolicy.BEST_EFFORT)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+    assert qos_profile_sensor_data.depth != 1  # the file, not the code default, set it
 
 
 def test_qos_override_parameters_change_the_points_subscription(ros, spawn, tmp_path) -> None:

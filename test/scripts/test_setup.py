@@ -12,6 +12,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
+if Path(sys.prefix).resolve() != (REPO / '.venv').resolve():
+    pytest.skip('these tests check the .venv that scripts/setup builds, and this interpreter '
+                'is not it (e.g. a ROS install)', allow_module_level=True)
+
 
 def pinned_requirements() -> dict[str, str]:
     pins = {}
@@ -30,8 +34,7 @@ def test_every_requirement_is_pinned() -> None:
 
 @pytest.mark.parametrize('name', sorted(pinned_requirements()))
 def test_installed_version_matches_the_pin(name: str) -> None:
-    # torch's CPU wheel reports a local version label (2.13.0+cpu).
-    assert version(name).split('+')[0] == pinned_requirements()[name]
+    assert version(name) == pinned_requirements()[name]
 
 
 def test_heavy_dependencies_import() -> None:
@@ -50,4 +53,4 @@ def test_second_setup_run_changes_nothing() -> None:
     steps = [line for line in result.stdout.splitlines() if line.startswith('[setup]')]
     assert any('requirements unchanged' in line for line in steps), steps
     assert not [line for line in steps
-                if re.search(r'\b(installing|creating|linking)\b', line)], steps
+                if re.search(r'\b(installing|creating|linking|copying)\b', line)], steps

@@ -12,6 +12,8 @@ Publishes (under the node's private namespace):
 
 from __future__ import annotations
 
+import copy
+
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -34,7 +36,8 @@ class PerceptionNode(Node):
             PointCloud2,
             'points',
             self._on_points,
-            qos_profile_sensor_data,
+            # A copy: rclpy writes QoS overrides into the profile object it is given.
+            copy.copy(qos_profile_sensor_data),
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
         )
         self.get_logger().info(
