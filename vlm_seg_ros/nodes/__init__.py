@@ -12,11 +12,13 @@ from rclpy.node import Node
 def run(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
     """Init rclpy, spin the node from ``make_node`` until Ctrl-C or shutdown, clean up."""
     rclpy.init(args=args)
-    node = make_node()
+    node = None
     try:
+        node = make_node()  # inside the try: Ctrl-C during start-up is a clean exit too
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.destroy_node()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
