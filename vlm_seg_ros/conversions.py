@@ -58,9 +58,12 @@ def fields_to_dtype(fields: list[PointField], point_step: int, *,
             msg = (f'field {field.name!r} has unknown PointField datatype {field.datatype}; '
                    f'known: {sorted(FIELD_TYPES)} (INT8=1 ... FLOAT64=8)')
             raise InvalidInputError(msg)
-        if not field.name or field.name in names:
-            msg = f'PointField names must be unique and non-empty, got {field.name!r} twice'
-            raise InvalidInputError(msg if field.name else 'a PointField has an empty name')
+        if not field.name:
+            msg = 'a PointField has an empty name'
+            raise InvalidInputError(msg)
+        if field.name in names:
+            msg = f'PointField names must be unique, got {field.name!r} twice'
+            raise InvalidInputError(msg)
         if field.count == 0:
             continue
         base = np.dtype(order + code)
@@ -164,7 +167,6 @@ def array_to_pointcloud2(points: npt.NDArray[np.void], header: Header, *,
         msg = f'points must be a 1-D or 2-D structured array, got {points.dtype} {points.shape}'
         raise InvalidInputError(msg)
     fields: list[PointField] = []
-    little = []
     for name in points.dtype.names:
         field_dtype, offset = points.dtype.fields[name][:2]  # type: ignore[index]
         base, shape = field_dtype.base, field_dtype.shape
@@ -173,11 +175,9 @@ def array_to_pointcloud2(points: npt.NDArray[np.void], header: Header, *,
             msg = f'field {name!r} has unsupported type {field_dtype}'
             raise InvalidInputError(msg)
         fields.append(PointField(name=name, offset=offset, datatype=datatype,
-                                 count=int(np.prod(shape)) if shape else 1))
-        little.append((name, base.newbyteorder('<') if not shape
-                       else np.dtype((base.newbyteorder('<'), shape)), offset))
-    dtype = np.dtype({'names': [n for n, _, _ in little], 'formats': [f for _, f, _ in little],
-                      'offsets': [o for _, _, o in little], 'itemsize': points.dtype.itemsize})
+                                 count=shape[0] if shape else 1))
+    # newbyteorder applies to every field (sub-arrays included); names and offsets are kept.
+    dtype = points.dtype.newbyteorder('<')
     packed = np.ascontiguousarray(points.astype(dtype, copy=False))
     height, width = (1, packed.shape[0]) if packed.ndim == 1 else packed.shape
     if is_dense is None:
