@@ -18,9 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 ROSDEP_KEYS = {
     'ament_index_python': 'ament_index_python',
     'builtin_interfaces': 'builtin_interfaces',
+    'cv2': 'python3-opencv',
     'geometry_msgs': 'geometry_msgs',
     'numpy': 'python3-numpy',
     'rclpy': 'rclpy',
+    'scipy': 'python3-scipy',
     'sensor_msgs': 'sensor_msgs',
     'std_msgs': 'std_msgs',
 }

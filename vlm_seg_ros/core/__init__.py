@@ -1,0 +1,1 @@
+"""ROS-free, typed math of the pipeline: geometry, segmentation, tracking, relations."""
