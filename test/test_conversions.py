@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import importlib.util
 import struct
 
 from builtin_interfaces.msg import Time
@@ -211,3 +212,24 @@ def test_malformed_clouds_raise_invalid_input(breakage, message: str) -> None:
     breakage(cloud)
     with pytest.raises(InvalidInputError, match=message):
         pointcloud2_to_xyz(cloud)
+
+
+@pytest.mark.skipif(importlib.util.find_spec('sensor_msgs_py') is None,
+                    reason='sensor_msgs_py is not installed (it comes with a ROS install)')
+@pytest.mark.parametrize('layout', sorted(LAYOUTS))
+def test_matches_sensor_msgs_py(layout: str) -> None:
+    from sensor_msgs_py import point_cloud2
+
+    fields, step = LAYOUTS[layout]
+    cloud = raw_cloud(fields, step, random_values(fields, 64), height=4, row_pad=6)
+    scalar = [name for name, _, _, count in fields if count == 1]
+    theirs = point_cloud2.read_points(cloud, field_names=scalar)
+    ours = pointcloud2_to_array(cloud)
+    for name in scalar:
+        np.testing.assert_array_equal(ours[name].reshape(-1), theirs[name])
+    np.testing.assert_array_equal(
+        pointcloud2_to_xyz(cloud),
+        point_cloud2.read_points_numpy(cloud, field_names=('x', 'y', 'z')))
+    rebuilt = point_cloud2.create_cloud(Header(), cloud.fields, theirs)
+    assert bytes(array_to_pointcloud2(pointcloud2_to_array(rebuilt).reshape(-1),
+                                      Header()).data) == bytes(rebuilt.data)

@@ -1,0 +1,178 @@
+"""vlm_seg_ros.conversions: Image <-> numpy, with cv_bridge's documented semantics."""
+
+from __future__ import annotations
+
+import array
+import importlib.util
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from vlm_seg_ros.conversions import (
+    IMAGE_ENCODINGS,
+    array_to_image,
+    image_encoding_format,
+    image_to_array,
+)
+from vlm_seg_ros.errors import InvalidInputError
+
+REQUIRED = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16', '16UC1', '32FC1')
+GENERIC = ('8UC3', '8SC1', '16SC2', '32SC1', '32FC3', '64FC1', '16UC4')
+
+
+def random_pixels(encoding: str, height: int = 7, width: int = 5) -> np.ndarray:
+    dtype, channels = image_encoding_format(encoding)
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    rng = np.random.default_rng(zlib.crc32(encoding.encode()))
+    if dtype.kind == 'f':
+        return rng.normal(size=shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
+
+
+def padded_message(pixels: np.ndarray, encoding: str, *, padding: int,
+                   big_endian: bool = False) -> Image:
+    """Build an Image whose rows carry ``padding`` junk bytes, without our code."""
+    dtype, _ = image_encoding_format(encoding)
+    order = '>' if big_endian else '<'
+    rows = pixels.astype(dtype.newbyteorder(order)).reshape(pixels.shape[0], -1)
+    row_bytes = rows.shape[1] * dtype.itemsize
+    data = b''.join(row.tobytes() + b'\xab' * padding for row in rows)
+    return Image(height=pixels.shape[0], width=pixels.shape[1], encoding=encoding,
+                 is_bigendian=big_endian, step=row_bytes + padding, data=data)
+
+
+@pytest.mark.parametrize('encoding', REQUIRED + GENERIC + ('bayer_rggb8', 'rgb16'))
+def test_round_trip_keeps_every_pixel(encoding: str) -> None:
+    pixels = random_pixels(encoding)
+    header = Header(frame_id='camera_optical')
+    message = array_to_image(pixels, encoding=encoding, header=header)
+    dtype, channels = image_encoding_format(encoding)
+    assert (message.height, message.width, message.encoding) == (7, 5, encoding)
+    assert message.step == 5 * channels * dtype.itemsize and not message.is_bigendian
+    assert message.header == header and isinstance(message.data, array.array)
+    back = image_to_array(message)
+    assert back.shape == pixels.shape and back.dtype == pixels.dtype
+    np.testing.assert_array_equal(back, pixels)
+
+
+@pytest.mark.parametrize('encoding', REQUIRED)
+@pytest.mark.parametrize('big_endian', [False, True])
+def test_step_padding_and_byte_order_are_honoured(encoding: str, big_endian: bool) -> None:
+    pixels = random_pixels(encoding, height=4, width=3)
+    message = padded_message(pixels, encoding, padding=6, big_endian=big_endian)
+    decoded = image_to_array(message)
+    np.testing.assert_array_equal(decoded, pixels)
+    assert decoded.dtype.isnative
+
+
+def test_passthrough_is_a_view_of_the_message() -> None:
+    message = array_to_image(random_pixels('rgb8'), encoding='rgb8', header=Header())
+    view = image_to_array(message)
+    assert np.shares_memory(view, np.frombuffer(message.data, dtype=np.uint8))
+
+
+def test_colour_conversions_follow_opencv() -> None:
+    rgb = random_pixels('rgb8')
+    message = array_to_image(rgb, encoding='rgb8', header=Header())
+    np.testing.assert_array_equal(image_to_array(message, desired_encoding='bgr8'),
+                                  rgb[..., ::-1])
+    rgba = image_to_array(message, desired_encoding='rgba8')
+    np.testing.assert_array_equal(rgba[..., :3], rgb)
+    assert (rgba[..., 3] == 255).all()
+    mono = image_to_array(message, desired_encoding='mono8')
+    weights = rgb.astype(np.float64) @ (0.299, 0.587, 0.114)
+    assert np.abs(mono.astype(np.float64) - weights).max() <= 1
+    grey = array_to_image(mono, encoding='mono8', header=Header())
+    np.testing.assert_array_equal(image_to_array(grey, desired_encoding='bgr8'),
+                                  np.repeat(mono[..., None], 3, axis=2))
+
+
+@pytest.mark.parametrize('source', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8'])
+@pytest.mark.parametrize('target', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8'])
+def test_every_8_bit_conversion_is_available(source: str, target: str) -> None:
+    message = padded_message(random_pixels(source), source, padding=3)
+    converted = image_to_array(message, desired_encoding=target)
+    _, channels = image_encoding_format(target)
+    assert converted.shape == ((7, 5) if channels == 1 else (7, 5, channels))
+
+
+def test_kitti_frame_round_trips_as_bgr_and_reads_back_as_rgb(kitti_dir: object) -> None:
+    bgr = cv2.imread(str(kitti_dir / 'image_2' / '000000.png'))  # type: ignore[operator]
+    message = array_to_image(bgr, encoding='bgr8', header=Header())
+    assert (message.width, message.height) == (1224, 370)
+    np.testing.assert_array_equal(image_to_array(message, desired_encoding='rgb8'),
+                                  bgr[..., ::-1])
+
+
+def test_unsupported_encoding_lists_the_supported_ones() -> None:
+    message = Image(height=1, width=1, encoding='yuv422_yuy2', step=2, data=b'\0\0')
+    with pytest.raises(InvalidInputError, match=r"unsupported image encoding 'yuv422_yuy2'; "
+                                                r'supported: rgb8, bgr8, rgba8, bgra8, mono8, '
+                                                r'mono16.*32FC1\.\.4'):
+        image_to_array(message)
+
+
+def test_conversion_between_other_encodings_is_refused_clearly() -> None:
+    message = array_to_image(random_pixels('mono16'), encoding='mono16', header=Header())
+    with pytest.raises(InvalidInputError, match="cannot convert 'mono16' to 'rgb8'"):
+        image_to_array(message, desired_encoding='rgb8')
+
+
+@pytest.mark.parametrize(('changes', 'message'), [
+    ({'data': bytes(7 * 15 - 1)}, 'holds 104 bytes, but 7 rows of step 15 need 105'),
+    ({'step': 14}, 'step 14 is smaller than one row'),
+])
+def test_malformed_images_raise_invalid_input(changes: dict[str, object], message: str) -> None:
+    image = Image(height=7, width=5, encoding='rgb8', step=15, data=bytes(105))
+    for name, value in changes.items():
+        setattr(image, name, value)
+    with pytest.raises(InvalidInputError, match=message):
+        image_to_array(image)
+
+
+def test_empty_image_decodes_to_an_empty_array() -> None:
+    image = Image(height=0, width=640, encoding='rgb8', step=1920)
+    assert image_to_array(image).shape == (0, 640, 3)
+
+
+@pytest.mark.parametrize(('pixels', 'encoding'), [
+    (np.zeros((4, 4), np.uint8), 'rgb8'),
+    (np.zeros((4, 4, 3), np.uint16), 'rgb8'),
+    (np.zeros((4, 4), np.float64), '32FC1'),
+    (np.zeros(4, np.uint8), 'mono8'),
+])
+def test_arrays_that_do_not_match_the_encoding_are_refused(pixels: np.ndarray,
+                                                           encoding: str) -> None:
+    with pytest.raises(InvalidInputError, match=f'{encoding} needs a'):
+        array_to_image(pixels, encoding=encoding, header=Header())
+
+
+def test_every_named_encoding_has_a_format() -> None:
+    assert set(REQUIRED) - {'16UC1', '32FC1'} <= set(IMAGE_ENCODINGS)
+    assert image_encoding_format('16UC1') == (np.dtype('<u2'), 1)
+    assert image_encoding_format('32FC1') == (np.dtype('<f4'), 1)
+
+
+@pytest.mark.skipif(importlib.util.find_spec('cv_bridge') is None,
+                    reason='cv_bridge is not installed (it comes with a ROS install)')
+@pytest.mark.parametrize('encoding', REQUIRED)
+def test_matches_cv_bridge(encoding: str) -> None:
+    from cv_bridge import CvBridge
+
+    bridge = CvBridge()
+    pixels = random_pixels(encoding)
+    padded = padded_message(pixels, encoding, padding=4)
+    np.testing.assert_array_equal(image_to_array(padded), bridge.imgmsg_to_cv2(padded))
+    theirs = bridge.cv2_to_imgmsg(pixels, encoding=encoding)
+    ours = array_to_image(pixels, encoding=encoding, header=Header())
+    assert (theirs.step, bytes(theirs.data)) == (ours.step, bytes(ours.data))
+    if encoding in ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8'):
+        for target in ('rgb8', 'bgr8', 'mono8'):
+            np.testing.assert_array_equal(
+                image_to_array(padded, desired_encoding=target),
+                bridge.imgmsg_to_cv2(padded, desired_encoding=target))
