@@ -115,3 +115,19 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ChildProcess]]:
 def python_exe() -> str:
     """Return the interpreter running the tests (the venv's), for child scripts."""
     return sys.executable
+
+
+# Real sensor data shared by the team (not part of the repository): ../shared/data next to
+# the checkout, or the folder named by VLM_SEG_ROS_DATA.
+SHARED_DATA = Path(os.environ.get('VLM_SEG_ROS_DATA',
+                                  Path(__file__).resolve().parents[2] / 'shared' / 'data'))
+
+
+@pytest.fixture(scope='session')
+def kitti_dir() -> Path:
+    """Return the folder of the three KITTI object frames; skip if it is absent."""
+    path = SHARED_DATA / 'kitti_object_training_3frames'
+    if not (path / 'calib').is_dir():
+        pytest.skip(f'KITTI sample frames not found at {path}; set VLM_SEG_ROS_DATA to the '
+                    'folder that holds kitti_object_training_3frames')
+    return path

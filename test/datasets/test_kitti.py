@@ -1,0 +1,141 @@
+"""KITTI frames through the ROS boundary: the geometry must reproduce KITTI's own formula.
+
+Uses the three real frames in ../shared/data/kitti_object_training_3frames (see its README);
+skips when they are absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+from geometry_msgs.msg import TransformStamped
+import numpy as np
+import pytest
+from sensor_msgs.msg import CameraInfo, RegionOfInterest
+from std_msgs.msg import Header
+
+from vlm_seg_ros.conversions import (
+    array_to_pointcloud2,
+    camera_info_to_model,
+    pointcloud2_to_xyz,
+    rigid_to_transform,
+    transform_to_rigid,
+)
+from vlm_seg_ros.core.projection import project_points, visible_points
+from vlm_seg_ros.datasets import kitti
+
+FRAMES = ('000000', '000001', '000002')
+# From the data's README: in-image share of each scan, and LiDAR points in each labelled box.
+IN_IMAGE_PERCENT = {'000000': 17.6, '000001': 15.5, '000002': 15.9}
+POINTS_IN_BOX = {'000000': {'Pedestrian': 376}, '000001': {'Truck': 70, 'Car': 9, 'Cyclist': 18},
+                 '000002': {'Misc': 1351, 'Car': 67}}
+
+
+def load(kitti_dir: Path, frame: str) -> tuple[kitti.KittiCalibration, np.ndarray, int, int]:
+    calib = kitti.read_calibration(kitti_dir / 'calib' / f'{frame}.txt')
+    scan = kitti.read_velodyne(kitti_dir / 'velodyne' / f'{frame}.bin')
+    height, width = cv2.imread(str(kitti_dir / 'image_2' / f'{frame}.png')).shape[:2]
+    return calib, scan, width, height
+
+
+def kitti_pixels(calib: kitti.KittiCalibration, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project like the devkit: P2 @ R0_rect @ Tr_velo_to_cam @ [x, y, z, 1], in float64."""
+    r0 = np.eye(4)
+    r0[:3, :3] = calib.r0_rect
+    projected = (calib.p2 @ r0 @ calib.velo_to_cam.as_matrix() @ np.c_[
+        xyz.astype(np.float64), np.ones(len(xyz))].T).T
+    depth = projected[:, 2]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return projected[:, :2] / depth[:, None], depth
+
+
+def as_ros_messages(calib: kitti.KittiCalibration, scan: np.ndarray, width: int,
+                    height: int) -> tuple[object, CameraInfo, TransformStamped]:
+    """Publish the frame as a robot would: cloud, CameraInfo and a tf2 transform."""
+    points = np.zeros(len(scan), dtype=[('x', '<f4'), ('y', '<f4'), ('z', '<f4'),
+                                        ('intensity', '<f4')])
+    for column, name in enumerate(points.dtype.names):
+        points[name] = scan[:, column]
+    cloud = array_to_pointcloud2(points, Header(frame_id='velo_link'))
+    info = CameraInfo(header=Header(frame_id='camera_color_left'), width=width, height=height,
+                      distortion_model='plumb_bob', d=[0.0] * 5,
+                      k=calib.p2[:, :3].ravel().tolist(), r=calib.r0_rect.ravel().tolist(),
+                      p=calib.p2.ravel().tolist(), roi=RegionOfInterest())
+    transform = TransformStamped(header=Header(frame_id='camera_color_left'),
+                                 child_frame_id='velo_link',
+                                 transform=rigid_to_transform(calib.velo_to_cam))
+    return cloud, info, transform
+
+
+def test_reads_the_frames_as_documented(kitti_dir: Path) -> None:
+    sizes = {}
+    for frame in FRAMES:
+        calib, scan, width, height = load(kitti_dir, frame)
+        sizes[frame] = (len(scan), width, height, round(calib.p2[0, 0], 4))
+        assert scan.dtype == np.float32 and scan.shape[1] == 4
+        assert 0 <= scan[:, 3].min() and scan[:, 3].max() <= 1
+    assert sizes == {'000000': (115384, 1224, 370, 707.0493),
+                     '000001': (120268, 1242, 375, 721.5377),
+                     '000002': (126891, 1242, 375, 721.5377)}
+    types = [o.type for o in kitti.read_labels(kitti_dir / 'label_2' / '000001.txt')]
+    assert types == ['Truck', 'Car', 'Cyclist'] + ['DontCare'] * 4
+
+
+@pytest.mark.parametrize('frame', FRAMES)
+def test_projection_through_ros_messages_matches_the_kitti_formula(kitti_dir: Path,
+                                                                   frame: str) -> None:
+    calib, scan, width, height = load(kitti_dir, frame)
+    cloud, info, transform = as_ros_messages(calib, scan, width, height)
+
+    camera = camera_info_to_model(info)
+    projection = project_points(pointcloud2_to_xyz(cloud), camera, rectified=True,
+                                transform=transform_to_rigid(transform))
+
+    uv, depth = kitti_pixels(calib, scan[:, :3])
+    u, v = uv.T
+    # The same rule as ours: the point is in front and on a pixel (centres at integers).
+    expected = np.flatnonzero((depth > 0) & (u >= -0.5) & (u < width - 0.5)
+                              & (v >= -0.5) & (v < height - 0.5))
+    np.testing.assert_array_equal(projection.indices, expected)
+    assert np.abs(projection.uv - uv[expected]).max() < 0.01
+    np.testing.assert_allclose(projection.depth, depth[expected], atol=1e-3)
+    percent = 100 * len(expected) / len(scan)
+    assert abs(percent - IN_IMAGE_PERCENT[frame]) < 0.05
+
+
+@pytest.mark.parametrize('frame', FRAMES)
+def test_labelled_box_centres_project_inside_their_2d_boxes(kitti_dir: Path,
+                                                            frame: str) -> None:
+    calib, _, width, height = load(kitti_dir, frame)
+    camera = calib.camera_model(width, height)
+    objects = [o for o in kitti.read_labels(kitti_dir / 'label_2' / f'{frame}.txt')
+               if o.type != 'DontCare']
+    assert objects
+    # Label centres are in rectified camera-0 coordinates; the camera model's frame is the
+    # unrectified camera 0 (R0_rect takes it to rectified), so rotate back first.
+    centres = np.array([o.centre for o in objects]) @ calib.r0_rect
+    uv, _ = camera.project_rectified(centres)
+    for obj, (u, v) in zip(objects, uv, strict=True):
+        left, top, right, bottom = obj.box_2d
+        assert left <= u <= right and top <= v <= bottom, obj
+
+
+@pytest.mark.parametrize('frame', FRAMES)
+def test_labelled_objects_stay_visible_in_the_depth_buffer(kitti_dir: Path, frame: str) -> None:
+    calib, scan, width, height = load(kitti_dir, frame)
+    projection = project_points(scan[:, :3], calib.camera_model(width, height), rectified=True,
+                                transform=calib.velo_to_cam)
+    visible = visible_points(projection)
+    rectified = calib.velo_to_cam.apply(scan[:, :3].astype(np.float64)) @ calib.r0_rect.T
+    counts = {}
+    for obj in kitti.read_labels(kitti_dir / 'label_2' / f'{frame}.txt'):
+        if obj.type == 'DontCare':
+            continue
+        inside = obj.contains(rectified)
+        counts[obj.type] = int(inside.sum())
+        in_view = inside[projection.indices]
+        # An object's own points are its front surface: never hidden behind themselves.
+        assert visible[in_view].mean() >= 0.94, obj
+    assert counts == POINTS_IN_BOX[frame]
+    assert 0.005 < (~visible).mean() < 0.1  # some points are hidden, most are not

@@ -1,0 +1,1 @@
+"""Readers for public datasets the package is evaluated and demonstrated on."""
