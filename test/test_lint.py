@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize('command', [
     ['ruff', 'check', '--no-cache', '.'],
-    ['mypy', '--no-incremental', 'vlm_seg_ros'],
+    ['mypy', '--no-incremental', 'vlm_seg_ros', 'benchmarks'],
 ], ids=['ruff', 'mypy'])
 def test_linter_passes(command: list[str]) -> None:
     if not shutil.which(command[0]):  # scripts/setup always installs both
