@@ -6,17 +6,21 @@ A node turns InvalidInputError into a logged, counted, dropped frame; any other 
 
 from __future__ import annotations
 
+import warnings
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import numpy as np
-from sensor_msgs.msg import Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField, RegionOfInterest
 
 from vlm_seg_ros.conversions import (
     IMAGE_ENCODINGS,
+    camera_info_to_model,
     image_to_array,
     pointcloud2_to_array,
     pointcloud2_to_xyz,
 )
+from vlm_seg_ros.core.projection import project_points, visible_points
 from vlm_seg_ros.errors import InvalidInputError
 
 UINT32 = 2**32 - 1
@@ -68,3 +72,44 @@ def test_any_image_converts_or_raises_invalid_input(encoding: str, width: int, h
     except InvalidInputError:
         return
     assert pixels.shape[:2] == (height, width)
+
+
+# Calibration-like numbers most of the time, anything (NaN, inf, huge) some of the time.
+numbers = st.floats(-2000, 2000) | st.floats(allow_nan=True, allow_infinity=True)
+plausible_k = st.tuples(st.floats(1, 2000), st.floats(1, 2000), st.floats(0, 1000),
+                        st.floats(0, 1000)).map(
+    lambda f: [f[0], 0.0, f[2], 0.0, f[1], f[3], 0.0, 0.0, 1.0])
+
+
+@SETTINGS
+@given(width=sizes, height=sizes, model=st.sampled_from(['plumb_bob', 'rational_polynomial',
+                                                         'equidistant', '', 'fisheye']),
+       d=st.lists(st.floats(-1, 1) | numbers, max_size=9),
+       k=plausible_k | st.lists(numbers, min_size=9, max_size=9),
+       r=st.just([1.0, 0, 0, 0, 1, 0, 0, 0, 1]) | st.lists(numbers, min_size=9, max_size=9),
+       binning=st.tuples(st.integers(0, 4) | st.integers(0, UINT32),
+                         st.integers(0, 4) | st.integers(0, UINT32)),
+       roi=st.tuples(sizes, sizes, sizes, sizes))
+def test_any_camera_info_converts_or_raises_invalid_input(
+        width: int, height: int, model: str, d: list[float], k: list[float], r: list[float],
+        binning: tuple[int, int], roi: tuple[int, int, int, int]) -> None:
+    p = [*k[:3], 0.0, *k[3:6], 0.0, *k[6:9], 0.0]
+    info = CameraInfo(width=width, height=height, distortion_model=model, d=d, k=k, r=r, p=p,
+                      binning_x=binning[0], binning_y=binning[1],
+                      roi=RegionOfInterest(x_offset=roi[0], y_offset=roi[1], width=roi[2],
+                                           height=roi[3]))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # an overflow warning would be a bug too
+        try:
+            camera = camera_info_to_model(info)
+        except InvalidInputError:
+            return
+    if camera.image_width * camera.image_height > 4096 * 4096:
+        return  # a valid but huge image: projecting into it is not what is tested here
+    points = np.random.default_rng(0).normal(scale=10, size=(200, 3))
+    for rectified in (False, True):
+        projection = project_points(points, camera, rectified=rectified)
+        assert (projection.pixels >= 0).all()
+        assert (projection.pixels[:, 0] < camera.image_width).all()
+        assert (projection.pixels[:, 1] < camera.image_height).all()
+        visible_points(projection)

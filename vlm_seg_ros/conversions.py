@@ -299,7 +299,7 @@ def image_to_array(image: Image, *, desired_encoding: str = 'passthrough') -> np
 
     Raises:
         InvalidInputError: on an unsupported encoding or conversion, a ``step`` smaller than
-            one row, or ``data`` shorter than ``step * height``.
+            one row, or ``data`` shorter than ``step * (height - 1)`` plus one row.
 
     """
     dtype, channels = image_encoding_format(image.encoding)
@@ -354,6 +354,7 @@ def array_to_image(pixels: npt.NDArray[Any], *, encoding: str, header: Header) -
 
     """
     dtype, channels = image_encoding_format(encoding)
+    pixels = np.asarray(pixels)
     shape = pixels.shape
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and shape[2] != channels) or (
             pixels.ndim == 2 and channels != 1) or pixels.dtype.base.str[1:] != dtype.str[1:]:

@@ -130,6 +130,16 @@ def test_points_beyond_the_lens_fold_do_not_wrap_into_the_image() -> None:
     assert 1.0 < cam.max_radius < np.tan(angle)
 
 
+def test_a_fold_far_off_axis_is_found_too() -> None:
+    # A tiny k3 only bends the polynomial back at ~87 degrees; LiDAR points get there.
+    d = [0.0, 0.0, 0.0, 0.0, -1e-9]
+    cam = camera(d=d)
+    off_axis = np.array([[31.6, 0.0, 1.0]])  # 88.2 degrees off axis
+    naive, _ = cv2.projectPoints(off_axis, np.zeros(3), np.zeros(3), K, np.array(d))
+    assert cam.in_image(naive.reshape(-1, 2)).all()
+    assert not cam.in_image(cam.project_raw(off_axis)[0]).any()
+
+
 def test_undistorted_camera_names_are_accepted_with_zero_d() -> None:
     for name in ('', 'none'):
         cam = camera(distortion_model=name, d=[])
@@ -156,6 +166,9 @@ def test_short_d_is_zero_padded_and_zero_r_means_identity() -> None:
     ({'d': np.zeros(8)}, 'plumb_bob takes at most 5'),
     ({'width': 0}, 'size must be positive'),
     ({'roi': (1000, 0, 640, 480)}, 'does not fit'),
+    ({'roi': (0, 0, 1, 480), 'binning_x': 2}, 'has no pixels'),
+    ({'roi': (0, 0, 640)}, 'roi must be'),
+    ({'d': ['a', 0, 0, 0, 0]}, 'D must be numbers'),
 ])
 def test_bad_calibrations_fail_clearly(changes: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):

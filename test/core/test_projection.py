@@ -57,9 +57,10 @@ def test_empty_input_projects_nothing() -> None:
     assert np.isinf(nearest_depth_image(projection)).all()
 
 
-def test_wrong_shape_is_refused() -> None:
-    with pytest.raises(InvalidInputError, match=r'\(N, 3\)'):
-        project_points(np.zeros((3, 2)), CAMERA, rectified=True)
+@pytest.mark.parametrize('points', [np.zeros((3, 2)), np.zeros(3), np.array([['a', 'b', 'c']])])
+def test_wrong_points_are_refused(points: np.ndarray) -> None:
+    with pytest.raises(InvalidInputError, match=r'\(N, 3\) array of numbers'):
+        project_points(points, CAMERA, rectified=True)
 
 
 def test_depth_image_holds_the_nearest_depth_spread_over_the_radius() -> None:

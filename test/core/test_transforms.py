@@ -72,9 +72,10 @@ def test_non_rotations_are_refused(rotation: np.ndarray) -> None:
         RigidTransform(rotation, np.zeros(3))
 
 
-def test_wrong_point_shape_is_refused() -> None:
+@pytest.mark.parametrize('points', [np.zeros((4, 2)), np.zeros((2, 4, 3)), [['1', '2', 'x']]])
+def test_wrong_points_are_refused(points: object) -> None:
     with pytest.raises(InvalidInputError, match=r'\(N, 3\)'):
-        RigidTransform.identity().apply(np.zeros((4, 2)))
+        RigidTransform.identity().apply(points)  # type: ignore[arg-type]
 
 
 def test_transform_is_immutable() -> None:

@@ -24,6 +24,7 @@ from vlm_seg_ros.conversions import (
 )
 from vlm_seg_ros.core.projection import project_points, visible_points
 from vlm_seg_ros.datasets import kitti
+from vlm_seg_ros.errors import InvalidInputError
 
 FRAMES = ('000000', '000001', '000002')
 # From the data's README: in-image share of each scan, and LiDAR points in each labelled box.
@@ -139,3 +140,25 @@ def test_labelled_objects_stay_visible_in_the_depth_buffer(kitti_dir: Path, fram
         assert visible[in_view].mean() >= 0.94, obj
     assert counts == POINTS_IN_BOX[frame]
     assert 0.005 < (~visible).mean() < 0.1  # some points are hidden, most are not
+
+
+def test_malformed_files_raise_invalid_input(tmp_path: Path) -> None:
+    scan = tmp_path / 'scan.bin'
+    scan.write_bytes(bytes(17))
+    with pytest.raises(InvalidInputError, match='17 bytes is not a whole number'):
+        kitti.read_velodyne(scan)
+    labels = tmp_path / 'labels.txt'
+    labels.write_text('Car 0 0 0 1 2 3 4 1.5 1.6 3.9 1 1.7 x 0\n')
+    with pytest.raises(InvalidInputError, match='labels.txt:1'):
+        kitti.read_labels(labels)
+    calib = tmp_path / 'calib.txt'
+    calib.write_text('P2: 1 0 0\n')
+    with pytest.raises(InvalidInputError, match='P2 must hold 12 numbers'):
+        kitti.read_calibration(calib)
+
+
+def test_calibration_ignores_lines_it_does_not_use(tmp_path: Path, kitti_dir: Path) -> None:
+    calib = tmp_path / 'calib.txt'
+    calib.write_text('calib_time: 09-Jan-2012 13:57:47\n'
+                     + (kitti_dir / 'calib' / '000001.txt').read_text())
+    assert kitti.read_calibration(calib).p2[0, 0] == 721.5377

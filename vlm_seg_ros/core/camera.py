@@ -12,7 +12,9 @@ Distortion follows OpenCV's models, which ``image_geometry.PinholeCameraModel`` 
 (``cv2.projectPoints`` for ``plumb_bob`` and ``rational_polynomial``,
 ``cv2.fisheye.projectPoints`` for ``equidistant``). Binning and ROI are applied to K and P
 the way image_geometry does: shift the principal point by the ROI offset (full-resolution
-pixels), then scale by 1 / binning.
+pixels), then scale by 1 / binning (image_geometry's convention; taken literally, pixel centres
+would add a shift of ``(binning - 1) / 2``). A non-zero skew ``K[0, 1]`` is applied, where
+``cv2.projectPoints`` ignores it; ROS calibrations have none.
 """
 
 from __future__ import annotations
@@ -36,8 +38,16 @@ _NO_DISTORTION_NAMES = ('', 'none')
 FloatArray = npt.NDArray[np.float64]
 
 
+def _floats(values: npt.ArrayLike, name: str) -> FloatArray:
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        msg = f'{name} must be numbers: {error}'
+        raise InvalidInputError(msg) from error
+
+
 def _matrix(values: npt.ArrayLike, shape: tuple[int, int], name: str) -> FloatArray:
-    m = np.asarray(values, dtype=np.float64)
+    m = _floats(values, name)
     if m.size != shape[0] * shape[1]:
         msg = f'{name} must have {shape[0] * shape[1]} values, got {m.size}'
         raise InvalidInputError(msg)
@@ -52,7 +62,8 @@ def _check_intrinsics(m: FloatArray, name: str) -> None:
     """Refuse an all-zero (uncalibrated) or singular intrinsic block of K or P."""
     if not m.any():
         msg = (f'{name} is all zeros: the camera is not calibrated. Calibrate it (ROS package '
-               'camera_calibration) and make the driver publish the result in CameraInfo')
+               'camera_calibration, which writes K, D, R and P) and make the driver publish '
+               'the result in CameraInfo')
         raise InvalidInputError(msg)
     k = m[:, :3]
     if k[0, 0] <= 0 or k[1, 1] <= 0 or not np.allclose(k[1:, :1], 0) or not np.allclose(
@@ -77,13 +88,20 @@ def _max_undistorted_radius(model: str, d: FloatArray) -> float:
         distorted = theta * (1 + t2 * (d[0] + t2 * (d[1] + t2 * (d[2] + t2 * d[3]))))
         radius = np.tan(theta)
     else:
-        radius = np.linspace(0.0, 20.0, 8001)  # 20 = tan(87 degrees)
+        # Fine near the axis, where real lenses fold, and out to 89.99 degrees, where any
+        # non-zero higher-order term eventually turns the polynomial around.
+        radius = np.concatenate((np.linspace(0.0, 4.0, 8001), np.geomspace(4.0, 1e4, 4001)[1:]))
         r2 = radius * radius
         k1, k2, p1, p2, k3, k4, k5, k6 = np.pad(d, (0, 8 - d.size))[:8]
-        distorted = radius * (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (
-            1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
-    folds = np.flatnonzero(np.diff(distorted) <= 0)
-    return float(radius[folds[0]]) if folds.size else float('inf')
+        with np.errstate(over='ignore', invalid='ignore', divide='ignore'):
+            distorted = radius * (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (
+                1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+    step = np.diff(distorted)
+    folds = np.flatnonzero((step <= 0) | ~np.isfinite(step))
+    if folds.size:
+        return float(radius[folds[0]])
+    # Monotonic over the whole search: still no pinhole image reaches past 89.99 degrees.
+    return float('inf') if model == EQUIDISTANT else float(radius[-1])
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,10 +160,11 @@ class CameraModel:
         _check_intrinsics(p, 'P')
         if not r.any():
             r = np.eye(3)
-        if np.abs(r.T @ r - np.eye(3)).max() > 1e-5 or np.linalg.det(r) < 0:
+        if np.abs(r).max() > 1 + 1e-5 or np.abs(r.T @ r - np.eye(3)).max() > 1e-5 or \
+                np.linalg.det(r) < 0:
             msg = f'R must be a rotation matrix, got {r.tolist()}'
             raise InvalidInputError(msg)
-        d = np.asarray(self.d, dtype=np.float64).reshape(-1)
+        d = _floats(self.d, 'D').reshape(-1)
         model = self.distortion_model
         if model in _NO_DISTORTION_NAMES and not d.any():
             model, d = PLUMB_BOB, np.zeros(0)
@@ -159,7 +178,10 @@ class CameraModel:
             raise InvalidInputError(msg)
         d = np.pad(d, (0, length - d.size))
 
-        bin_x, bin_y = max(self.binning_x, 1), max(self.binning_y, 1)
+        bin_x, bin_y = max(int(self.binning_x), 1), max(int(self.binning_y), 1)
+        if len(self.roi) != 4:
+            msg = f'roi must be (x_offset, y_offset, width, height), got {self.roi}'
+            raise InvalidInputError(msg)
         x_off, y_off, roi_w, roi_h = (int(v) for v in self.roi)
         if not any((x_off, y_off, roi_w, roi_h)):
             roi_w, roi_h = self.width, self.height
@@ -167,6 +189,9 @@ class CameraModel:
                 x_off + roi_w > self.width or y_off + roi_h > self.height:
             msg = (f'roi (x_offset {x_off}, y_offset {y_off}, width {roi_w}, height {roi_h}) '
                    f'does not fit in the {self.width}x{self.height} calibration')
+            raise InvalidInputError(msg)
+        if roi_w < bin_x or roi_h < bin_y:
+            msg = f'a {roi_w}x{roi_h} image binned by {bin_x}x{bin_y} has no pixels'
             raise InvalidInputError(msg)
         # Pixel map full-resolution -> published image; the same as image_geometry's
         # "shift the principal point, then scale" whenever P's last row is (0, 0, 1, 0).
@@ -197,7 +222,7 @@ class CameraModel:
         The same depth ``project_raw`` / ``project_rectified`` return, at a fraction of the
         cost: enough to drop the points behind the camera before projecting the rest.
         """
-        xyz = np.asarray(points)
+        xyz = _points(points, keep_float32=True)
         row, offset = np.array([0.0, 0.0, 1.0]), 0.0
         if rectified:
             row, offset = self.image_p[2, :3] @ self.r, float(self.image_p[2, 3])
@@ -301,9 +326,12 @@ def _divide(xyz: FloatArray, depth: FloatArray) -> FloatArray:
     return out
 
 
-def _points(points: npt.ArrayLike) -> FloatArray:
-    xyz = np.asarray(points, dtype=np.float64)
-    if xyz.ndim != 2 or xyz.shape[1] != 3:
-        msg = f'points must have shape (N, 3), got {xyz.shape}'
+def _points(points: npt.ArrayLike, *, keep_float32: bool = False) -> FloatArray:
+    """Check (N, 3) numeric points; return them as float64 (float32 kept if asked)."""
+    xyz = np.asarray(points)
+    if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.dtype.kind not in 'fiu':
+        msg = f'points must be an (N, 3) array of numbers, got {xyz.dtype} {xyz.shape}'
         raise InvalidInputError(msg)
-    return xyz
+    if keep_float32 and xyz.dtype == np.float32:
+        return xyz
+    return xyz.astype(np.float64, copy=False)

@@ -64,12 +64,12 @@ def project_points(points: npt.ArrayLike, camera: CameraModel, *, rectified: boo
         min_depth: points closer than this (metres) are left out.
 
     Raises:
-        InvalidInputError: if ``points`` is not (N, 3).
+        InvalidInputError: if ``points`` is not an (N, 3) array of numbers.
 
     """
     xyz = np.asarray(points)
-    if xyz.ndim != 2 or xyz.shape[1] != 3:
-        msg = f'points must have shape (N, 3), got {xyz.shape}'
+    if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.dtype.kind not in 'fiu':
+        msg = f'points must be an (N, 3) array of numbers, got {xyz.dtype} {xyz.shape}'
         raise InvalidInputError(msg)
     # Drop the points behind the camera first (half of a 360-degree scan): one cheap pass
     # instead of carrying them through distortion.

@@ -129,11 +129,10 @@ class RigidTransform:
         LiDAR's noise); anything else is computed and returned in float64.
         """
         p = np.asarray(points)
-        dtype = np.float32 if p.dtype == np.float32 else np.float64
-        p = p.astype(dtype, copy=False)
-        if p.shape[-1:] != (3,) or p.ndim > 2:
-            msg = f'points must have shape (N, 3) or (3,), got {p.shape}'
+        if p.shape[-1:] != (3,) or p.ndim > 2 or p.dtype.kind not in 'fiu':
+            msg = f'points must be an (N, 3) or (3,) array of numbers, got {p.dtype} {p.shape}'
             raise InvalidInputError(msg)
+        p = p.astype(np.float32 if p.dtype == np.float32 else np.float64, copy=False)
         return affine(p.reshape(-1, 3), self.rotation, self.translation).reshape(p.shape)
 
     def __repr__(self) -> str:

@@ -39,7 +39,8 @@ class KittiCalibration:
         """CameraInfo-style model of image_2 in camera-0's optical frame.
 
         KITTI images are already rectified, so D is zero, R is ``R0_rect`` and P is ``P2``;
-        ``project_rectified`` then reproduces ``P2 @ R0_rect @ X``.
+        ``project_rectified`` then reproduces ``P2 @ R0_rect @ X``. Use only that: KITTI
+        publishes no raw image, and ``project_raw`` (K, no R, no baseline) does not match it.
         """
         return CameraModel(width=width, height=height, k=self.p2[:, :3], d=np.zeros(5),
                            r=self.r0_rect, p=self.p2)
@@ -52,17 +53,17 @@ def read_calibration(path: str | Path) -> KittiCalibration:
         InvalidInputError: if ``P2``, ``R0_rect`` or ``Tr_velo_to_cam`` is missing or malformed.
 
     """
+    lines = dict(line.split(':', 1) for line in Path(path).read_text().splitlines()
+                 if ':' in line)
     values: dict[str, npt.NDArray[np.float64]] = {}
-    for line in Path(path).read_text().splitlines():
-        key, sep, numbers = line.partition(':')
-        if sep:
-            try:
-                values[key.strip()] = np.array(numbers.split(), dtype=np.float64)
-            except ValueError as error:
-                msg = f'{path}: {key.strip()} is not a list of numbers ({error})'
-                raise InvalidInputError(msg) from error
+    # Only the keys used are parsed: other calibration files carry text lines (calib_time).
     for key, size in (('P2', 12), ('R0_rect', 9), ('Tr_velo_to_cam', 12)):
-        if values.get(key, np.empty(0)).size != size:
+        try:
+            values[key] = np.array(lines.get(key, '').split(), dtype=np.float64)
+        except ValueError as error:
+            msg = f'{path}: {key} is not a list of numbers ({error})'
+            raise InvalidInputError(msg) from error
+        if values[key].size != size:
             msg = f'{path}: {key} must hold {size} numbers'
             raise InvalidInputError(msg)
     return KittiCalibration(p2=values['P2'].reshape(3, 4),
@@ -73,11 +74,11 @@ def read_calibration(path: str | Path) -> KittiCalibration:
 
 def read_velodyne(path: str | Path) -> npt.NDArray[np.float32]:
     """Read ``velodyne/NNNNNN.bin`` as (N, 4) float32: x, y, z (metres), reflectance (0..1)."""
-    data = np.fromfile(path, dtype='<f4')
-    if data.size % 4:
-        msg = f'{path}: {data.size * 4} bytes is not a whole number of 16-byte points'
+    size = Path(path).stat().st_size
+    if size % 16:
+        msg = f'{path}: {size} bytes is not a whole number of 16-byte points'
         raise InvalidInputError(msg)
-    return data.reshape(-1, 4).astype(np.float32, copy=False)
+    return np.fromfile(path, dtype='<f4').reshape(-1, 4).astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,11 @@ class KittiObject:
 
     def contains(self, points: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """Which (N, 3) points, in rectified camera-0 coordinates, lie inside the 3D box."""
-        p = np.asarray(points, dtype=np.float64) - self.location
+        p = np.asarray(points, dtype=np.float64)
+        if p.ndim != 2 or p.shape[1] != 3:
+            msg = f'points must have shape (N, 3), got {p.shape}'
+            raise InvalidInputError(msg)
+        p = p - self.location
         c, s = np.cos(self.rotation_y), np.sin(self.rotation_y)
         # Box axes: length along x rotated by rotation_y about y (down), width along z.
         along = c * p[:, 0] - s * p[:, 2]
@@ -141,7 +146,11 @@ def read_labels(path: str | Path) -> list[KittiObject]:
         if len(parts) < 15:
             msg = f'{path}:{number}: expected 15 fields, got {len(parts)}'
             raise InvalidInputError(msg)
-        v = [float(x) for x in parts[1:15]]
+        try:
+            v = [float(x) for x in parts[1:15]]
+        except ValueError as error:
+            msg = f'{path}:{number}: {error}'
+            raise InvalidInputError(msg) from error
         objects.append(KittiObject(type=parts[0], truncated=v[0], occluded=int(v[1]),
                                    alpha=v[2], box_2d=(v[3], v[4], v[5], v[6]),
                                    dimensions=(v[7], v[8], v[9]), location=(v[10], v[11], v[12]),
