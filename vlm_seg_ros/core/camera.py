@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from vlm_seg_ros.core.transforms import RigidTransform, affine
+from vlm_seg_ros.core.transforms import RigidTransform, affine, as_points
 from vlm_seg_ros.errors import InvalidInputError
 
 PLUMB_BOB = 'plumb_bob'
@@ -222,7 +222,7 @@ class CameraModel:
         The same depth ``project_raw`` / ``project_rectified`` return, at a fraction of the
         cost: enough to drop the points behind the camera before projecting the rest.
         """
-        xyz = _points(points, keep_float32=True)
+        xyz = as_points(points, keep_float32=True)
         row, offset = np.array([0.0, 0.0, 1.0]), 0.0
         if rectified:
             row, offset = self.image_p[2, :3] @ self.r, float(self.image_p[2, 3])
@@ -246,7 +246,7 @@ class CameraModel:
             camera and get NaN pixels.
 
         """
-        xyz = _points(points)
+        xyz = as_points(points).astype(np.float64, copy=False)
         matrix, offset = self.image_p[:, :3] @ self.r, self.image_p[:, 3]
         if transform is not None:
             matrix, offset = matrix @ transform.rotation, matrix @ transform.translation + offset
@@ -268,7 +268,7 @@ class CameraModel:
             (``max_radius``), get NaN pixels.
 
         """
-        xyz = _points(points)
+        xyz = as_points(points).astype(np.float64, copy=False)
         if transform is not None:
             xyz = affine(xyz, transform.rotation, transform.translation)
         depth = xyz[:, 2].copy()
@@ -324,14 +324,3 @@ def _divide(xyz: FloatArray, depth: FloatArray) -> FloatArray:
     out[:, 0] = xyz[:, 0] / safe
     out[:, 1] = xyz[:, 1] / safe
     return out
-
-
-def _points(points: npt.ArrayLike, *, keep_float32: bool = False) -> FloatArray:
-    """Check (N, 3) numeric points; return them as float64 (float32 kept if asked)."""
-    xyz = np.asarray(points)
-    if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.dtype.kind not in 'fiu':
-        msg = f'points must be an (N, 3) array of numbers, got {xyz.dtype} {xyz.shape}'
-        raise InvalidInputError(msg)
-    if keep_float32 and xyz.dtype == np.float32:
-        return xyz
-    return xyz.astype(np.float64, copy=False)

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vlm_seg_ros.core.camera import CameraModel
-from vlm_seg_ros.core.transforms import RigidTransform
+from vlm_seg_ros.core.transforms import RigidTransform, as_points
 from vlm_seg_ros.errors import InvalidInputError
 
 
@@ -67,17 +67,14 @@ def project_points(points: npt.ArrayLike, camera: CameraModel, *, rectified: boo
         InvalidInputError: if ``points`` is not an (N, 3) array of numbers.
 
     """
-    xyz = np.asarray(points)
-    if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.dtype.kind not in 'fiu':
-        msg = f'points must be an (N, 3) array of numbers, got {xyz.dtype} {xyz.shape}'
-        raise InvalidInputError(msg)
+    xyz = as_points(points, keep_float32=True)
     # Drop the points behind the camera first (half of a 360-degree scan): one cheap pass
     # instead of carrying them through distortion.
     front = np.flatnonzero(camera.depth(xyz, rectified=rectified, transform=transform)
                            > max(min_depth, 0.0))
     project = camera.project_rectified if rectified else camera.project_raw
     uv, depth = project(xyz[front], transform=transform)
-    keep = np.flatnonzero(camera.in_image(uv) & (depth > min_depth))
+    keep = np.flatnonzero(camera.in_image(uv))
     uv = uv[keep]
     # floor(x + 0.5) rounds half up, the same on both sides of zero.
     pixels = np.floor(uv + 0.5).astype(np.int32)

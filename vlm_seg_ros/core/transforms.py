@@ -129,17 +129,34 @@ class RigidTransform:
         LiDAR's noise); anything else is computed and returned in float64.
         """
         p = np.asarray(points)
-        if p.shape[-1:] != (3,) or p.ndim > 2 or p.dtype.kind not in 'fiu':
-            msg = f'points must be an (N, 3) or (3,) array of numbers, got {p.dtype} {p.shape}'
-            raise InvalidInputError(msg)
-        p = p.astype(np.float32 if p.dtype == np.float32 else np.float64, copy=False)
-        return affine(p.reshape(-1, 3), self.rotation, self.translation).reshape(p.shape)
+        xyz = as_points(p.reshape(1, 3) if p.shape == (3,) else p, keep_float32=True)
+        return affine(xyz, self.rotation, self.translation).reshape(p.shape)
 
     def __repr__(self) -> str:
         """Show translation and quaternion, the way ROS users read transforms."""
         t = ', '.join(f'{v:.4g}' for v in self.translation)
         q = ', '.join(f'{v:.4g}' for v in self.quaternion)
         return f'RigidTransform(translation=({t}), quaternion_xyzw=({q}))'
+
+
+def as_points(points: npt.ArrayLike, *, keep_float32: bool = False) -> npt.NDArray[np.floating]:
+    """Check that ``points`` is an (N, 3) array of numbers; return it as float64.
+
+    Args:
+        points: array-like of shape (N, 3), any integer or float type.
+        keep_float32: return float32 input as it is, without a float64 copy.
+
+    Raises:
+        InvalidInputError: on another shape or a non-numeric type.
+
+    """
+    xyz = np.asarray(points)
+    if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.dtype.kind not in 'fiu':
+        msg = f'points must be an (N, 3) array of numbers, got {xyz.dtype} {xyz.shape}'
+        raise InvalidInputError(msg)
+    if keep_float32 and xyz.dtype == np.float32:
+        return xyz
+    return xyz.astype(np.float64, copy=False)
 
 
 def affine(points: npt.NDArray[Float], matrix: npt.NDArray[np.float64],
