@@ -379,9 +379,9 @@ def camera_info_to_model(info: CameraInfo) -> CameraModel:
 
     """
     roi = info.roi
-    return CameraModel(width=info.width, height=info.height, k=np.asarray(info.k),
-                       d=np.asarray(info.d, dtype=np.float64), r=np.asarray(info.r),
-                       p=np.asarray(info.p), distortion_model=info.distortion_model,
+    # CameraModel validates and converts K, D, R and P itself.
+    return CameraModel(width=info.width, height=info.height, k=info.k, d=info.d, r=info.r,
+                       p=info.p, distortion_model=info.distortion_model,
                        binning_x=info.binning_x, binning_y=info.binning_y,
                        roi=(roi.x_offset, roi.y_offset, roi.width, roi.height))
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from vlm_seg_ros.core.transforms import RigidTransform, affine, as_points
+from vlm_seg_ros.core.transforms import RigidTransform, affine, as_points, is_rotation
 from vlm_seg_ros.errors import InvalidInputError
 
 PLUMB_BOB = 'plumb_bob'
@@ -160,8 +160,7 @@ class CameraModel:
         _check_intrinsics(p, 'P')
         if not r.any():
             r = np.eye(3)
-        if np.abs(r).max() > 1 + 1e-5 or np.abs(r.T @ r - np.eye(3)).max() > 1e-5 or \
-                np.linalg.det(r) < 0:
+        if not is_rotation(r):
             msg = f'R must be a rotation matrix, got {r.tolist()}'
             raise InvalidInputError(msg)
         d = _floats(self.d, 'D').reshape(-1)

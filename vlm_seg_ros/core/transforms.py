@@ -46,10 +46,8 @@ class RigidTransform:
         if not (np.isfinite(rotation).all() and np.isfinite(translation).all()):
             msg = 'rigid transform has NaN or infinite values'
             raise InvalidInputError(msg)
-        error = np.abs(rotation.T @ rotation - np.eye(3)).max()
-        if error > _ORTHONORMAL_TOLERANCE or np.linalg.det(rotation) < 0:
-            msg = (f'rotation is not a proper rotation matrix (|R^T R - I| = {error:.2g}, '
-                   f'det = {np.linalg.det(rotation):.3g})')
+        if not is_rotation(rotation):
+            msg = f'rotation is not a proper rotation matrix: {rotation.tolist()}'
             raise InvalidInputError(msg)
         rotation.flags.writeable = False
         translation.flags.writeable = False
@@ -137,6 +135,14 @@ class RigidTransform:
         t = ', '.join(f'{v:.4g}' for v in self.translation)
         q = ', '.join(f'{v:.4g}' for v in self.quaternion)
         return f'RigidTransform(translation=({t}), quaternion_xyzw=({q}))'
+
+
+def is_rotation(matrix: npt.NDArray[np.float64]) -> bool:
+    """Whether a finite (3, 3) matrix is orthonormal with determinant +1 (within 1e-5)."""
+    # The bound on the entries comes first: it keeps R^T R from overflowing on absurd input.
+    return bool(np.abs(matrix).max() <= 1 + _ORTHONORMAL_TOLERANCE
+                and np.abs(matrix.T @ matrix - np.eye(3)).max() <= _ORTHONORMAL_TOLERANCE
+                and np.linalg.det(matrix) > 0)
 
 
 def as_points(points: npt.ArrayLike, *, keep_float32: bool = False) -> npt.NDArray[np.floating]:
