@@ -21,6 +21,8 @@ ROSDEP_KEYS = {
     'cv2': 'python3-opencv',
     'geometry_msgs': 'geometry_msgs',
     'numpy': 'python3-numpy',
+    'open3d': 'python3-open3d',
+    'pypatchworkpp': 'python3-pypatchworkpp-pip',
     'rclpy': 'rclpy',
     'scipy': 'python3-scipy',
     'sensor_msgs': 'sensor_msgs',

@@ -1,0 +1,344 @@
+"""Geometric segmentation of a LiDAR scan into objects, with no learned model.
+
+Stages, each a function of numpy arrays:
+
+1. crop: finite points within a horizontal range and a height band around the sensor;
+2. voxel downsampling (optional): one point per occupied voxel, the mean of its points;
+3. ground removal: Patchwork++ (:mod:`vlm_seg_ros.core.ground`), bin by bin, so slopes work;
+4. Euclidean clustering of the rest: connected components of occupied voxels of the cluster
+   tolerance's size (two points closer than the tolerance always share a cluster);
+5. filters on point count and size; per object its point indices into the *input* cloud,
+   centroid, axis-aligned box and yaw-oriented gravity-aligned box.
+
+Frames: the input points are in a gravity-aligned frame (z up); ``sensor_origin`` is where
+the LiDAR is in that frame (the origin for a cloud in the LiDAR's own, level frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import time
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from vlm_seg_ros.core.boxes import AxisAlignedBox, OrientedBox, yaw_box
+from vlm_seg_ros.core.config import check_ranges, tunable
+from vlm_seg_ros.core.ground import GroundConfig, GroundSegmenter
+from vlm_seg_ros.core.transforms import as_points
+from vlm_seg_ros.errors import InvalidInputError
+
+IndexArray = npt.NDArray[np.int64]
+
+# The 13 of the 26 neighbour offsets of a voxel that come after it in raster order; the other
+# 13 are their negatives, so each touching pair of voxels is found once.
+_HALF_NEIGHBOURHOOD = np.array([(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                                for dz in (-1, 0, 1) if (dx, dy, dz) > (0, 0, 0)])
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentationConfig:
+    """Tunables of geometric segmentation (ROS parameters ``segmentation.*``)."""
+
+    min_range: float = tunable(
+        0.5, 'Ignore points nearer to the sensor than this (horizontal distance), metres; '
+        'removes hits on the robot itself. Also the inner radius of the ground zones.',
+        minimum=0.0, maximum=100.0)
+    max_range: float = tunable(
+        80.0, 'Ignore points farther from the sensor than this (horizontal distance), metres.',
+        minimum=0.1, maximum=1000.0)
+    min_z: float = tunable(
+        -4.0, 'Ignore points lower than this relative to the sensor, metres.',
+        minimum=-100.0, maximum=100.0)
+    max_z: float = tunable(
+        3.0, 'Ignore points higher than this relative to the sensor, metres '
+        '(tree canopies, ceilings).', minimum=-100.0, maximum=100.0)
+    voxel_size: float = tunable(
+        0.0, 'Edge of the downsampling voxel, metres; 0 keeps every point. Dense clouds '
+        '(>200k points) run faster with 0.05-0.1.', minimum=0.0, maximum=1.0)
+    cluster_tolerance: float = tunable(
+        0.25, 'Horizontal clustering distance: points closer than this always join one '
+        'object, points up to 2*sqrt(3) times this apart may (voxel connectivity), metres.',
+        minimum=0.02, maximum=5.0)
+    cluster_vertical_tolerance: float = tunable(
+        0.5, 'Vertical clustering distance, metres. Larger than the horizontal one because '
+        'a spinning LiDAR samples densely along a ring and sparsely between rings (0.4 deg '
+        'apart on an HDL-64E: 0.25 m at 35 m range).', minimum=0.02, maximum=5.0)
+    min_points: int = tunable(
+        10, 'Smallest object, in points of the input cloud.', minimum=1)
+    max_points: int = tunable(
+        200000, 'Largest object, in points of the input cloud.', minimum=1)
+    min_extent: float = tunable(
+        0.0, 'Smallest object: its largest box side must reach this, metres.',
+        minimum=0.0, maximum=100.0)
+    max_extent: float = tunable(
+        20.0, 'Largest object: its longer horizontal box side must stay within this, '
+        'metres (drops walls, hedges and building fronts).', minimum=0.0, maximum=1000.0)
+    max_height: float = tunable(
+        6.0, 'Largest object height (box z extent), metres.', minimum=0.0, maximum=100.0)
+    ground: GroundConfig = field(default_factory=GroundConfig)
+
+    def __post_init__(self) -> None:
+        """Check every tunable's range and the pairs that must be ordered."""
+        check_ranges(self)
+        if self.min_range >= self.max_range:
+            msg = (f'SegmentationConfig.min_range = {self.min_range} must be below '
+                   f'max_range = {self.max_range}')
+            raise InvalidInputError(msg)
+        for low, high in (('min_z', 'max_z'),
+                          ('min_points', 'max_points'), ('min_extent', 'max_extent')):
+            if getattr(self, low) > getattr(self, high):
+                msg = (f'SegmentationConfig.{low} = {getattr(self, low)} exceeds '
+                       f'{high} = {getattr(self, high)}')
+                raise InvalidInputError(msg)
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentedObject:
+    """One object of a scan.
+
+    Attributes:
+        indices: sorted indices of the object's points in the input cloud (read-only).
+        centroid: (3,) mean of those points.
+        aabb: axis-aligned box of the points.
+        box: yaw-oriented gravity-aligned box of the points (least footprint area).
+
+    """
+
+    indices: IndexArray
+    centroid: npt.NDArray[np.float64]
+    aabb: AxisAlignedBox
+    box: OrientedBox
+
+    @property
+    def num_points(self) -> int:
+        """Number of the object's points in the input cloud."""
+        return len(self.indices)
+
+
+@dataclass(frozen=True, eq=False)
+class Segmentation:
+    """The result of one scan; every mask and label array has one entry per input point.
+
+    Attributes:
+        objects: the objects that passed the filters, largest first.
+        kept: points that are finite and inside the range and height crop.
+        ground: points classified as ground (a subset of ``kept``).
+        labels: index into ``objects`` per point, -1 for none (ground, cropped, filtered).
+        timings: seconds per stage (``crop``, ``voxel``, ``ground``, ``cluster``,
+            ``objects``).
+
+    """
+
+    objects: tuple[SegmentedObject, ...]
+    kept: npt.NDArray[np.bool_]
+    ground: npt.NDArray[np.bool_]
+    labels: npt.NDArray[np.int32]
+    timings: dict[str, float]
+
+    @property
+    def obstacles(self) -> npt.NDArray[np.bool_]:
+        """Points in the crop that are not ground (what a costmap's obstacle layer wants)."""
+        return self.kept & ~self.ground
+
+
+def crop_mask(points: npt.NDArray[np.floating], config: SegmentationConfig) -> npt.NDArray[
+        np.bool_]:
+    """Return which (N, 3) points, relative to the sensor, are finite and inside the crop."""
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    with np.errstate(over='ignore', invalid='ignore'):  # huge values square to inf: cropped
+        range_sq = x * x + y * y
+    # Comparisons with NaN are false, so non-finite points drop out here too.
+    mask: npt.NDArray[np.bool_] = ((range_sq >= config.min_range ** 2)
+                                   & (range_sq <= config.max_range ** 2)
+                                   & (z >= config.min_z) & (z <= config.max_z))
+    return mask
+
+
+def voxel_downsample(points: npt.NDArray[np.floating], voxel_size: float) -> tuple[
+        npt.NDArray[np.floating], IndexArray]:
+    """Return the mean point of each occupied voxel and, per input point, its voxel's index."""
+    keys = _voxel_keys(points, voxel_size)
+    _, inverse = np.unique(keys, return_inverse=True)
+    inverse = inverse.astype(np.int64, copy=False)
+    counts = np.bincount(inverse).astype(points.dtype)
+    means = np.empty((len(counts), 3), dtype=points.dtype)
+    for axis in range(3):
+        means[:, axis] = np.bincount(inverse, weights=points[:, axis]) / counts
+    return means, inverse
+
+
+def euclidean_clusters(points: npt.NDArray[np.floating], tolerance: float,
+                       vertical_tolerance: float | None = None) -> npt.NDArray[np.int64]:
+    """Label (N, 3) points by connected components of touching voxels.
+
+    Voxels are ``tolerance`` wide and ``vertical_tolerance`` (default: ``tolerance``) high, and
+    touch when they share a face, edge or corner. Two points closer than the tolerances (per
+    axis) are in the same or touching voxels, so they always share a label; points in touching
+    voxels can be up to twice the tolerances apart per axis.
+    Returns one label per point, 0..K-1.
+    """
+    if len(points) == 0:
+        return np.zeros(0, dtype=np.int64)
+    size = np.array([tolerance, tolerance, vertical_tolerance or tolerance])
+    grid = np.floor(points / size).astype(np.int64)
+    grid -= grid.min(axis=0) - 1  # a margin of one voxel keeps neighbour keys in range
+    dims = grid.max(axis=0) + 2
+    keys = (grid[:, 0] * dims[1] + grid[:, 1]) * dims[2] + grid[:, 2]
+    voxels, inverse = np.unique(keys, return_inverse=True)
+    rows, cols = [], []
+    ids = np.arange(len(voxels))
+    for dx, dy, dz in _HALF_NEIGHBOURHOOD:
+        neighbours = voxels + (dx * dims[1] + dy) * dims[2] + dz
+        at = np.minimum(np.searchsorted(voxels, neighbours), len(voxels) - 1)
+        hit = voxels[at] == neighbours
+        rows.append(ids[hit])
+        cols.append(at[hit])
+    edges_from, edges_to = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(edges_from), dtype=np.int8), (edges_from, edges_to)),
+                       shape=(len(voxels), len(voxels)))
+    _, component = connected_components(graph, directed=False)
+    labels: npt.NDArray[np.int64] = component[inverse].astype(np.int64)
+    return labels
+
+
+def _voxel_keys(points: npt.NDArray[np.floating], size: float) -> IndexArray:
+    grid = np.floor(points / size).astype(np.int64)
+    grid -= grid.min(axis=0)
+    dims = grid.max(axis=0) + 1
+    keys: IndexArray = (grid[:, 0] * dims[1] + grid[:, 1]) * dims[2] + grid[:, 2]
+    return keys
+
+
+class Segmenter:
+    """Segment scans into objects; holds the ground estimator between scans."""
+
+    def __init__(self, config: SegmentationConfig | None = None) -> None:
+        """Create a segmenter (see :class:`SegmentationConfig` for the tunables).
+
+        Raises:
+            MissingDependencyError: when Patchwork++ is not installed.
+
+        """
+        self.config = config or SegmentationConfig()
+        self._ground = GroundSegmenter(self.config.ground, min_range=self.config.min_range,
+                                       max_range=self.config.max_range)
+
+    def segment(self, points: npt.ArrayLike, *, intensity: npt.ArrayLike | None = None,
+                sensor_origin: npt.ArrayLike = (0.0, 0.0, 0.0)) -> Segmentation:
+        """Segment one scan.
+
+        Args:
+            points: (N, 3) points in a gravity-aligned frame (z up); NaN/inf rows are ignored.
+            intensity: (N,) intensities, needed only with ``ground.reflection_filter``.
+            sensor_origin: the LiDAR's position in the points' frame.
+
+        Raises:
+            InvalidInputError: on points of the wrong shape or type, or a bad origin.
+
+        """
+        xyz = as_points(points, keep_float32=True)
+        origin = np.asarray(sensor_origin, dtype=np.float64).reshape(-1)
+        if origin.shape != (3,) or not np.isfinite(origin).all():
+            msg = f'sensor_origin must be 3 finite numbers, got {sensor_origin!r}'
+            raise InvalidInputError(msg)
+        config = self.config
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        # 1. Crop, relative to the sensor, in float32 (the precision LiDAR drivers publish).
+        local = xyz.astype(np.float32)  # a copy, so the caller's array is never changed
+        for axis in range(3):
+            local[:, axis] -= np.float32(origin[axis])
+        kept = crop_mask(local, config)
+        kept_index = np.flatnonzero(kept)
+        local = local[kept_index]
+        clock = _lap(timings, 'crop', clock)
+
+        # 2. Voxels: work on one mean point per voxel; `member` maps kept points to them.
+        if config.voxel_size > 0 and len(local):
+            work, member = voxel_downsample(local, config.voxel_size)
+        else:
+            work, member = local, None
+        clock = _lap(timings, 'voxel', clock)
+
+        # 3. Ground.
+        work_intensity = None
+        if intensity is not None and config.ground.reflection_filter:
+            values = np.asarray(intensity, dtype=np.float32).reshape(-1)
+            if len(values) != len(xyz):
+                msg = f'intensity has {len(values)} values for {len(xyz)} points'
+                raise InvalidInputError(msg)
+            work_intensity = values[kept_index]
+            if member is not None:
+                work_intensity = (np.bincount(member, weights=work_intensity)
+                                  / np.bincount(member)).astype(np.float32)
+        work_ground = self._ground.ground_mask(work, work_intensity)
+        clock = _lap(timings, 'ground', clock)
+
+        # 4. Clusters of the non-ground points.
+        above = np.flatnonzero(~work_ground)
+        work_labels = np.full(len(work), -1, dtype=np.int64)
+        work_labels[above] = euclidean_clusters(
+            work[above], config.cluster_tolerance, config.cluster_vertical_tolerance)
+        point_labels = work_labels if member is None else work_labels[member]
+        point_ground = work_ground if member is None else work_ground[member]
+        clock = _lap(timings, 'cluster', clock)
+
+        # 5. Objects: group kept points by cluster, filter, measure.
+        objects, object_of_cluster = self._objects(xyz, kept_index, point_labels)
+        labels = np.full(len(xyz), -1, dtype=np.int32)
+        clustered = point_labels >= 0
+        labels[kept_index[clustered]] = object_of_cluster[point_labels[clustered]]
+        ground = np.zeros(len(xyz), dtype=bool)
+        ground[kept_index] = point_ground
+        _lap(timings, 'objects', clock)
+        return Segmentation(objects, kept, ground, labels, timings)
+
+    def _objects(self, xyz: npt.NDArray[np.floating], kept_index: IndexArray,
+                 point_labels: IndexArray) -> tuple[tuple[SegmentedObject, ...], IndexArray]:
+        """Group kept points by cluster label; return the objects and cluster -> object map."""
+        config = self.config
+        clustered = np.flatnonzero(point_labels >= 0)
+        num_clusters = int(point_labels.max()) + 1 if len(clustered) else 0
+        object_of_cluster = np.full(num_clusters, -1, dtype=np.int64)
+        if not num_clusters:
+            return (), object_of_cluster
+        cluster = point_labels[clustered]
+        counts = np.bincount(cluster, minlength=num_clusters)
+        candidates = np.flatnonzero((counts >= config.min_points)
+                                    & (counts <= config.max_points))
+        # Largest first: stable order makes results reproducible and big objects come first.
+        candidates = candidates[np.argsort(-counts[candidates], kind='stable')]
+        order = np.argsort(cluster, kind='stable')
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        sorted_index = kept_index[clustered[order]]
+        sorted_points = xyz[sorted_index].astype(np.float64)
+        # Per-cluster sums, lows and highs in one pass each (every cluster has a point).
+        lows = np.minimum.reduceat(sorted_points, starts[:-1], axis=0)
+        highs = np.maximum.reduceat(sorted_points, starts[:-1], axis=0)
+        means = np.add.reduceat(sorted_points, starts[:-1], axis=0) / counts[:, None]
+        for array in (lows, highs, means):
+            array.flags.writeable = False
+        # Within a cluster the indices ascend: `clustered` ascends and the sort is stable.
+        objects: list[SegmentedObject] = []
+        for label in candidates:
+            start, stop = starts[label], starts[label + 1]
+            box = yaw_box(sorted_points[start:stop, :2], lows[label, 2], highs[label, 2])
+            if (box.size[0] > config.max_extent or box.size[2] > config.max_height
+                    or max(box.size[0], box.size[2]) < config.min_extent):
+                continue
+            indices = sorted_index[start:stop]
+            object_of_cluster[label] = len(objects)
+            objects.append(SegmentedObject(indices, means[label], AxisAlignedBox.trusted(
+                lows[label], highs[label]), box))
+        sorted_index.flags.writeable = False
+        return tuple(objects), object_of_cluster
+
+
+def _lap(timings: dict[str, float], stage: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[stage] = now - since
+    return now
