@@ -131,3 +131,13 @@ def kitti_dir() -> Path:
         pytest.skip(f'KITTI sample frames not found at {path}; set VLM_SEG_ROS_DATA to the '
                     'folder that holds kitti_object_training_3frames')
     return path
+
+
+@pytest.fixture(scope='session')
+def semantickitti_dir() -> Path:
+    """Return the folder of the labelled SemanticKITTI scan; skip if it is absent."""
+    path = SHARED_DATA / 'semantickitti_scan_spvnas_sample'
+    if not (path / '000000.label').is_file():
+        pytest.skip(f'SemanticKITTI sample scan not found at {path}; set VLM_SEG_ROS_DATA to '
+                    'the folder that holds semantickitti_scan_spvnas_sample')
+    return path

@@ -4,6 +4,12 @@ Patchwork++ (Lee et al., IROS 2022) splits the scan into a concentric zone model
 bins, fits a plane to each bin's lowest points, and accepts a bin as ground by its normal
 (uprightness), elevation and flatness, with thresholds that adapt over time. A slope or a
 kerb is ground bin by bin, not one plane for the whole scan.
+
+Each scan gets a fresh estimator (construction takes ~30 us). Patchwork++ otherwise adapts
+its thresholds to the scans it has seen; measured here, that made results depend on history
+and, on clean simulated ground, drift within a few scans (ground misses 0.05 % -> 1.7 %,
+neighbouring objects merged over missed ground). Stateless, a scan always segments the same
+way: live, replayed from a bag, or in any order.
 """
 
 from __future__ import annotations
@@ -99,10 +105,8 @@ class GroundSegmenter:
         params.min_range = min_range
         params.max_range = max_range
         params.enable_RNR = self.config.reflection_filter
-        # The constructor prints "INITIALIZATION COMPLETE" on stdout, which a ROS node's
-        # output (and a script's piped JSON) does not want.
-        with _quiet_stdout():
-            self._estimator: Any = pypatchworkpp.patchworkpp(params)
+        self._params = params
+        self._new_estimator: Any = pypatchworkpp.patchworkpp
 
     def ground_mask(self, points: npt.NDArray[np.float32],
                     intensity: npt.NDArray[np.float32] | None = None) -> npt.NDArray[np.bool_]:
@@ -117,6 +121,10 @@ class GroundSegmenter:
             cloud = np.column_stack([points, intensity]).astype(np.float32)
         else:
             cloud = np.ascontiguousarray(points, np.float32)
-        self._estimator.estimateGround(cloud)
-        mask[self._estimator.getGroundIndices()] = True
+        # The constructor prints "INITIALIZATION COMPLETE" on stdout, which a ROS node's
+        # output (and a script's piped JSON) does not want. (ROS logs go to stderr.)
+        with _quiet_stdout():
+            estimator = self._new_estimator(self._params)
+        estimator.estimateGround(cloud)
+        mask[estimator.getGroundIndices()] = True
         return mask

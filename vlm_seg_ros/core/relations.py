@@ -152,21 +152,23 @@ def spatial_relations(boxes: Sequence[OrientedBox], *, ids: Sequence[int] | None
     for k in np.flatnonzero(horizontal_gap == 0):
         i, j = int(a[k]), int(b[k])
         for upper, lower in ((i, j), (j, i)):
-            support = _overlap_share(boxes[upper], boxes[lower])
-            if support < config.min_support or support == 0:
-                continue
             contact = abs(low[upper] - high[lower])
             if contact <= config.contact_tolerance and centre[upper, 2] > centre[lower, 2]:
-                confidence = support * (1 - 0.5 * contact / max(config.contact_tolerance, 1e-9))
-                emit(upper, ON, lower, confidence)
-                emit(lower, UNDER, upper, confidence)
-                stacked[k] = True
-            elif high[lower] < high[upper] - config.contact_tolerance \
-                    and size[lower, 2] < size[upper, 2] \
-                    and _overlap_share(boxes[lower], boxes[upper]) >= config.min_support:
-                # `lower` sits beneath `upper`'s top inside its footprint (under a table).
-                emit(lower, UNDER, upper, _overlap_share(boxes[lower], boxes[upper]))
-                stacked[k] = True
+                support = _overlap_share(boxes[upper], boxes[lower])
+                if support >= config.min_support and support > 0:
+                    confidence = support * (
+                        1 - 0.5 * contact / max(config.contact_tolerance, 1e-9))
+                    emit(upper, ON, lower, confidence)
+                    emit(lower, UNDER, upper, confidence)
+                    stacked[k] = True
+                    continue
+            if high[lower] < high[upper] - config.contact_tolerance \
+                    and size[lower, 2] < size[upper, 2]:
+                # `lower` sits beneath `upper`'s top, inside its footprint (under a table).
+                share = _overlap_share(boxes[lower], boxes[upper])
+                if share >= config.min_support and share > 0:
+                    emit(lower, UNDER, upper, share)
+                    stacked[k] = True
 
     # near, both ways.
     if config.near_distance > 0:
