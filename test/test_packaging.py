@@ -87,3 +87,17 @@ def test_every_shipped_folder_is_installed(path: str) -> None:
     else:
         installed = {p.name for p in (share / path).iterdir()}
     assert {p.name for p in (REPO / path).iterdir()} <= installed
+
+
+def test_pip_only_keys_have_a_rosdep_rule() -> None:
+    import yaml
+
+    package = parse_package(REPO / 'package.xml')
+    pip_keys = {dep.name for dep in package.exec_depends if dep.name.endswith('-pip')}
+    rules = yaml.safe_load((REPO / 'rosdep.yaml').read_text())
+    assert pip_keys and pip_keys <= rules.keys()
+    requirements = (REPO / 'requirements.txt').read_text()
+    for key in pip_keys:
+        for platform in ('debian', 'ubuntu'):
+            for name in rules[key][platform]['pip']['packages']:
+                assert f'\n{name}==' in requirements, name

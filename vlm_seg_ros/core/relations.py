@@ -98,7 +98,8 @@ def candidate_pairs(boxes: Sequence[OrientedBox], reach: float) -> npt.NDArray[n
 
 def spatial_relations(boxes: Sequence[OrientedBox], *, ids: Sequence[int] | None = None,
                       viewpoint: npt.ArrayLike = (0.0, 0.0, 0.0),
-                      config: RelationConfig | None = None) -> list[Relation]:
+                      config: RelationConfig | None = None,
+                      pairs: npt.NDArray[np.int64] | None = None) -> list[Relation]:
     """Return the relations between ``boxes`` (see the module docstring for the rules).
 
     Args:
@@ -106,6 +107,8 @@ def spatial_relations(boxes: Sequence[OrientedBox], *, ids: Sequence[int] | None
         ids: the id of each box in the relations (default: its index).
         viewpoint: where the observer (camera or robot) is, in the boxes' frame.
         config: tunables; defaults if None.
+        pairs: (P, 2) box index pairs to test instead of the candidate search (benchmarks
+            compare with all pairs).
 
     Raises:
         InvalidInputError: on ids of another length than boxes, or a bad viewpoint.
@@ -120,8 +123,9 @@ def spatial_relations(boxes: Sequence[OrientedBox], *, ids: Sequence[int] | None
     if eye.shape != (3,) or not np.isfinite(eye).all():
         msg = f'viewpoint must be 3 finite numbers, got {viewpoint!r}'
         raise InvalidInputError(msg)
-    reach = max(config.near_distance, config.direction_distance, config.contact_tolerance)
-    pairs = candidate_pairs(boxes, reach)
+    if pairs is None:
+        reach = max(config.near_distance, config.direction_distance, config.contact_tolerance)
+        pairs = candidate_pairs(boxes, reach)
     if not len(pairs):
         return []
     a, b = pairs[:, 0], pairs[:, 1]
