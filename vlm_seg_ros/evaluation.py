@@ -121,7 +121,7 @@ def instance_score(object_labels: npt.NDArray[np.integer], labels: npt.NDArray[n
     semantic = semantickitti.semantic(labels)
     is_thing = np.isin(semantic, list(semantickitti.THING_CLASSES)) & (
         semantickitti.instance(labels) > 0)
-    keys, instance_of, sizes = np.unique(labels[is_thing], return_inverse=True,
+    _, instance_of, sizes = np.unique(labels[is_thing], return_inverse=True,
                                          return_counts=True)
     object_of = np.asarray(object_labels)[is_thing]
     object_sizes = np.bincount(object_labels[object_labels >= 0]) if (object_labels >= 0).any() \
@@ -140,7 +140,6 @@ def instance_score(object_labels: npt.NDArray[np.integer], labels: npt.NDArray[n
         union = sizes[key] + object_sizes[objects] - inter
         ious.append(float((inter / union).max()) if len(inter) else 0.0)
         over += int((inter >= SEGMENT_SHARE * sizes[key]).sum() >= 2)
-    del keys
     big = np.isin(pairs[:, 0], evaluated) & (shared >= SEGMENT_SHARE * sizes[pairs[:, 0]])
     objects_holding, counts = np.unique(pairs[big, 1], return_counts=True)
     under = int((counts >= 2).sum())
@@ -289,7 +288,7 @@ def _summary(matches: list[BoxMatch]) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Evaluate on the shared data; print a table (or JSON); exit 1 if a goal is missed."""
+    """Evaluate on the shared data; print a table (or JSON); exit 1 if no dataset is found."""
     default = Path(os.environ.get('VLM_SEG_ROS_DATA',
                                   Path(__file__).resolve().parents[1] / '..' / 'shared' / 'data'))
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -300,14 +299,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     segmenter = Segmenter()
     report: dict[str, object] = {}
-    missing = []
     for name, function in (('semantickitti_scan_spvnas_sample', evaluate_semantickitti),
                            ('kitti_object_training_3frames', evaluate_kitti)):
         folder = args.data / name
         if folder.is_dir():
             report[name] = function(folder, segmenter, baseline=not args.no_baseline)
         else:
-            missing.append(name)
             print(f'skipping {name}: not found in {args.data}', file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))

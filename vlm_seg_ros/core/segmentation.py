@@ -162,7 +162,7 @@ def crop_mask(points: npt.NDArray[np.floating], config: SegmentationConfig) -> n
 def voxel_downsample(points: npt.NDArray[np.floating], voxel_size: float) -> tuple[
         npt.NDArray[np.floating], IndexArray]:
     """Return the mean point of each occupied voxel and, per input point, its voxel's index."""
-    keys = _voxel_keys(points, voxel_size)
+    keys, _ = _voxel_keys(points, np.full(3, voxel_size))
     _, inverse = np.unique(keys, return_inverse=True)
     inverse = inverse.astype(np.int64, copy=False)
     counts = np.bincount(inverse).astype(points.dtype)
@@ -184,11 +184,8 @@ def euclidean_clusters(points: npt.NDArray[np.floating], tolerance: float,
     """
     if len(points) == 0:
         return np.zeros(0, dtype=np.int64)
-    size = np.array([tolerance, tolerance, vertical_tolerance or tolerance])
-    grid = np.floor(points / size).astype(np.int64)
-    grid -= grid.min(axis=0) - 1  # a margin of one voxel keeps neighbour keys in range
-    dims = grid.max(axis=0) + 2
-    keys = (grid[:, 0] * dims[1] + grid[:, 1]) * dims[2] + grid[:, 2]
+    keys, dims = _voxel_keys(points, np.array([tolerance, tolerance,
+                                               vertical_tolerance or tolerance]))
     voxels, inverse = np.unique(keys, return_inverse=True)
     rows, cols = [], []
     ids = np.arange(len(voxels))
@@ -206,12 +203,18 @@ def euclidean_clusters(points: npt.NDArray[np.floating], tolerance: float,
     return labels
 
 
-def _voxel_keys(points: npt.NDArray[np.floating], size: float) -> IndexArray:
+def _voxel_keys(points: npt.NDArray[np.floating],
+                size: npt.NDArray[np.float64]) -> tuple[IndexArray, IndexArray]:
+    """Return one int64 key per point for its voxel of ``size`` (x, y, z), and grid dims.
+
+    The grid has a margin of one voxel on every side, so the keys of all 26 neighbours of an
+    occupied voxel are valid (``key + (dx * dims[1] + dy) * dims[2] + dz``).
+    """
     grid = np.floor(points / size).astype(np.int64)
-    grid -= grid.min(axis=0)
-    dims = grid.max(axis=0) + 1
+    grid -= grid.min(axis=0) - 1
+    dims = grid.max(axis=0) + 2
     keys: IndexArray = (grid[:, 0] * dims[1] + grid[:, 1]) * dims[2] + grid[:, 2]
-    return keys
+    return keys, dims
 
 
 class Segmenter:
