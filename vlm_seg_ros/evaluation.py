@@ -1,6 +1,6 @@
 """Measure geometric segmentation against ground truth on real LiDAR scans.
 
-Run after ``scripts/setup`` and ``source ./activate``::
+Run from the repository root after ``scripts/setup`` and ``source ./activate``::
 
     python -m vlm_seg_ros.evaluation [--data ../shared/data] [--json]
 
@@ -153,10 +153,8 @@ def kitti_box_matches(frame: str, points: npt.NDArray[np.floating],
                       centres: npt.NDArray[np.float64],
                       sizes: npt.NDArray[np.float64]) -> list[BoxMatch]:
     """Pair each KITTI label with >= 50 points to the object centre (LiDAR frame) nearest it."""
-    to_rect = calibration.r0_rect
-    points_rect = calibration.velo_to_cam.apply(points[:, :3]) @ to_rect.T
-    centres_rect = (calibration.velo_to_cam.apply(centres) @ to_rect.T if len(centres)
-                    else np.zeros((0, 3)))
+    points_rect = calibration.velo_to_rect(points[:, :3])
+    centres_rect = calibration.velo_to_rect(centres) if len(centres) else np.zeros((0, 3))
     matches = []
     for label in objects:
         if label.type not in KITTI_CLASSES:
@@ -289,8 +287,9 @@ def _summary(matches: list[BoxMatch]) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Evaluate on the shared data; print a table (or JSON); exit 1 if no dataset is found."""
-    default = Path(os.environ.get('VLM_SEG_ROS_DATA',
-                                  Path(__file__).resolve().parents[1] / '..' / 'shared' / 'data'))
+    # The module runs from the install prefix, so the default is relative to the current
+    # folder: ../shared/data seen from the repository root.
+    default = Path(os.environ.get('VLM_SEG_ROS_DATA', Path('..') / 'shared' / 'data'))
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--data', type=Path, default=default,
                         help='folder holding the two datasets (default: %(default)s)')

@@ -128,7 +128,7 @@ def test_labelled_objects_stay_visible_in_the_depth_buffer(kitti_dir: Path, fram
     projection = project_points(scan[:, :3], calib.camera_model(width, height), rectified=True,
                                 transform=calib.velo_to_cam)
     visible = visible_points(projection)
-    rectified = calib.velo_to_cam.apply(scan[:, :3].astype(np.float64)) @ calib.r0_rect.T
+    rectified = calib.velo_to_rect(scan[:, :3])
     counts = {}
     for obj in kitti.read_labels(kitti_dir / 'label_2' / f'{frame}.txt'):
         if obj.type == 'DontCare':

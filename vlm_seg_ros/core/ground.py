@@ -77,7 +77,7 @@ class GroundSegmenter:
 
     def __init__(self, config: GroundConfig | None = None, *, min_range: float = 0.5,
                  max_range: float = 80.0) -> None:
-        """Create the estimator for points between ``min_range`` and ``max_range`` metres.
+        """Prepare estimators for points between ``min_range`` and ``max_range`` metres.
 
         The ranges span Patchwork++'s concentric zones (its own defaults, 2.7 and 80 m, suit
         a car roof; nearer points would never be ground).

@@ -62,7 +62,7 @@ class SegmentationConfig:
         minimum=0.0, maximum=1.0)
     cluster_tolerance: float = tunable(
         0.25, 'Horizontal clustering distance: points closer than this always join one '
-        'object, points up to 2*sqrt(3) times this apart may (voxel connectivity), metres.',
+        'object, points up to twice this apart per axis may (voxel connectivity), metres.',
         minimum=0.02, maximum=5.0)
     cluster_vertical_tolerance: float = tunable(
         0.5, 'Vertical clustering distance, metres. Larger than the horizontal one because '
@@ -218,7 +218,7 @@ def _voxel_keys(points: npt.NDArray[np.floating],
 
 
 class Segmenter:
-    """Segment scans into objects; holds the ground estimator between scans."""
+    """Segment scans into objects (stateless: each scan is segmented on its own)."""
 
     def __init__(self, config: SegmentationConfig | None = None) -> None:
         """Create a segmenter (see :class:`SegmentationConfig` for the tunables).

@@ -45,6 +45,12 @@ class KittiCalibration:
         return CameraModel(width=width, height=height, k=self.p2[:, :3], d=np.zeros(5),
                            r=self.r0_rect, p=self.p2)
 
+    def velo_to_rect(self, points: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Map (N, 3) Velodyne points into rectified camera-0 coordinates (the labels')."""
+        rect: npt.NDArray[np.float64] = (
+            self.velo_to_cam.apply(np.asarray(points, dtype=np.float64)) @ self.r0_rect.T)
+        return rect
+
 
 def read_calibration(path: str | Path) -> KittiCalibration:
     """Read ``calib/NNNNNN.txt``.
