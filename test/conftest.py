@@ -123,21 +123,23 @@ SHARED_DATA = Path(os.environ.get('VLM_SEG_ROS_DATA',
                                   Path(__file__).resolve().parents[2] / 'shared' / 'data'))
 
 
+def shared_dataset(name: str, marker: str, what: str) -> Path:
+    """Return SHARED_DATA/name if it holds ``marker``; else skip, saying how to point at it."""
+    path = SHARED_DATA / name
+    if not (path / marker).exists():
+        pytest.skip(f'{what} not found at {path}; set VLM_SEG_ROS_DATA to the folder that '
+                    f'holds {name}')
+    return path
+
+
 @pytest.fixture(scope='session')
 def kitti_dir() -> Path:
     """Return the folder of the three KITTI object frames; skip if it is absent."""
-    path = SHARED_DATA / 'kitti_object_training_3frames'
-    if not (path / 'calib').is_dir():
-        pytest.skip(f'KITTI sample frames not found at {path}; set VLM_SEG_ROS_DATA to the '
-                    'folder that holds kitti_object_training_3frames')
-    return path
+    return shared_dataset('kitti_object_training_3frames', 'calib', 'KITTI sample frames')
 
 
 @pytest.fixture(scope='session')
 def semantickitti_dir() -> Path:
     """Return the folder of the labelled SemanticKITTI scan; skip if it is absent."""
-    path = SHARED_DATA / 'semantickitti_scan_spvnas_sample'
-    if not (path / '000000.label').is_file():
-        pytest.skip(f'SemanticKITTI sample scan not found at {path}; set VLM_SEG_ROS_DATA to '
-                    'the folder that holds semantickitti_scan_spvnas_sample')
-    return path
+    return shared_dataset('semantickitti_scan_spvnas_sample', '000000.label',
+                          'SemanticKITTI sample scan')
