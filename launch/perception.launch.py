@@ -1,46 +1,37 @@
-"""Start ``perception_node`` with the package's parameter file.
+"""Start perception_node with the package's parameter file and Fast DDS profile.
 
 ros2 launch vlm_seg_ros perception.launch.py
-ros2 launch vlm_seg_ros perception.launch.py points:=/velodyne_points \
-        params_file:=/path/to/my_perception.yaml use_sim_time:=true
+ros2 launch vlm_seg_ros perception.launch.py points:=/ouster/points image:=/camera/image_raw \
+        camera_info:=/camera/camera_info target_frame:=base_link use_sim_time:=true
+
+The nodes, their parameters, remappings and environment come from vlm_seg_ros.bringup, which
+`python -m vlm_seg_ros.bringup` (the same graph without `ros2 launch`) uses too.
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
+
+from vlm_seg_ros import bringup
+
+
+def _nodes(context: LaunchContext) -> list[Node]:
+    values = {argument.name: LaunchConfiguration(argument.name).perform(context)
+              for argument in bringup.arguments()}
+    return [
+        Node(package=n.package, executable=n.executable, name=n.name, namespace=n.namespace,
+             parameters=[*n.params_files, n.parameters], remappings=list(n.remappings),
+             ros_arguments=['--log-level', n.log_level], additional_env=n.env,
+             output='screen', emulate_tty=True)
+        for n in bringup.nodes(values)
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Declare the launch arguments and the node."""
-    default_params = PathJoinSubstitution(
-        [FindPackageShare('vlm_seg_ros'), 'config', 'perception.yaml']
-    )
+    """Declare the launch arguments and the nodes."""
     return LaunchDescription([
-        DeclareLaunchArgument(
-            'params_file', default_value=default_params,
-            description='YAML file with perception_node parameters'),
-        DeclareLaunchArgument(
-            'namespace', default_value='', description='namespace of the node and its topics'),
-        DeclareLaunchArgument(
-            'points', default_value='points', description='LiDAR PointCloud2 topic'),
-        DeclareLaunchArgument(
-            'use_sim_time', default_value='false',
-            description='use /clock (true when replaying a bag with --clock)'),
-        Node(
-            package='vlm_seg_ros',
-            executable='perception_node',
-            name='perception',
-            namespace=LaunchConfiguration('namespace'),
-            parameters=[
-                LaunchConfiguration('params_file'),
-                {'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'),
-                                                value_type=bool)},
-            ],
-            remappings=[('points', LaunchConfiguration('points'))],
-            output='screen',
-            emulate_tty=True,
-        ),
+        *(DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
+          for a in bringup.arguments()),
+        OpaqueFunction(function=_nodes),
     ])

@@ -31,6 +31,14 @@ def pytest_configure(config: pytest.Config) -> None:
         msg = (f'vlm_seg_ros is not built or not on the path ({exc}); '
                'run scripts/test, or scripts/setup and then `source ./activate`')
         raise pytest.UsageError(msg) from exc
+    # Camera images and LiDAR scans are megabytes: like every process of a real graph (see
+    # README, Troubleshooting), the tests and the nodes they start use the shipped Fast DDS
+    # profile; without it best-effort messages of that size are lost between processes.
+    from ament_index_python.packages import get_package_share_directory
+
+    os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(
+        Path(get_package_share_directory('vlm_seg_ros')) / 'resource'
+        / 'fastdds_large_messages.xml'))
 
 
 class RosHarness:

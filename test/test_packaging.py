@@ -23,10 +23,13 @@ ROSDEP_KEYS = {
     'numpy': 'python3-numpy',
     'open3d': 'python3-open3d',
     'pypatchworkpp': 'python3-pypatchworkpp-pip',
+    'rcl_interfaces': 'rcl_interfaces',
     'rclpy': 'rclpy',
     'scipy': 'python3-scipy',
     'sensor_msgs': 'sensor_msgs',
     'std_msgs': 'std_msgs',
+    'tf2_ros': 'tf2_ros',
+    'visualization_msgs': 'visualization_msgs',
 }
 
 

@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     node_proc = subprocess.Popen(
-        [str(_node_executable()), '--ros-args', '-r', f'__ns:={NAMESPACE}']
+        # LiDAR only: this demo publishes no camera (the full camera + LiDAR demo is issue 7's).
+        [str(_node_executable()), '--ros-args', '-r', f'__ns:={NAMESPACE}',
+         '-p', 'camera.enabled:=false']
     )
     rclpy.init()
     sensors = Node('demo_sensors', namespace=NAMESPACE)

@@ -7,3 +7,7 @@ class VlmSegError(Exception):
 
 class InvalidInputError(VlmSegError, ValueError):
     """An input (array, message, parameter) is malformed; the message says what and how."""
+
+
+class TransformUnavailableError(VlmSegError):
+    """No transform between two frames at the requested stamps; the message names both."""

@@ -1,54 +1,193 @@
-"""``perception_node``: LiDAR (+ camera) in, scene graph out.
+"""``perception_node``: camera + LiDAR in, scene graph, clouds, markers and images out.
 
 Subscribes (relative names, remappable; sensor-data QoS, overridable with the standard
-``qos_overrides.<topic>.subscription.*`` parameters):
-    ``points`` (sensor_msgs/PointCloud2)
+``qos_overrides.<topic>.subscription.*`` parameters): ``points`` (PointCloud2), ``image``
+(Image) and ``camera_info`` (CameraInfo), synchronised by approximate time.
 
-Publishes (under the node's private namespace):
-    ``~/scene_graph`` (vlm_seg_ros/msg/SceneGraph): one graph per LiDAR scan, stamped and
-    framed like the scan. Objects and relations fill in as the segmentation, tracking and
-    model layers land; until then the graph is empty.
+Publishes under ``~/``: ``scene_graph``, ``scene_graph/json``, ``objects/cloud``,
+``obstacles``, ``markers``, ``labels``, ``overlay``, ``description`` (see README).
+
+A lifecycle node: configure reads the parameters and creates the topics, activate starts
+processing; with ``autostart`` (the default) both happen on start. Frames are processed on a
+worker thread, newest first: while one is processed, a newer frame replaces the one waiting,
+so the node never falls behind its sensors (replaced frames are counted).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 import copy
+import time
+from typing import Any
 
-from rclpy.node import Node
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock
+from rclpy.clock_type import ClockType
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
 
-from vlm_seg_ros.msg import SceneGraph
-from vlm_seg_ros.nodes import run
+from vlm_seg_ros.core.scene import ScenePipeline
+from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer
+from vlm_seg_ros.core.worker import LatestOnlyWorker
+from vlm_seg_ros.errors import InvalidInputError
+from vlm_seg_ros.nodes import parameters, run
+from vlm_seg_ros.nodes.extrinsics import Extrinsics
+from vlm_seg_ros.nodes.frames import FrameInputs, SilenceReport, decode_frame
+from vlm_seg_ros.nodes.publishers import Publishers
 
 NODE_NAME = 'perception'
+INPUTS = ('points', 'image', 'camera_info')
 
 
-class PerceptionNode(Node):
-    """Turns each LiDAR scan into a ``SceneGraph``."""
+class PerceptionNode(LifecycleNode):
+    """Turns synchronised camera + LiDAR frames into a scene graph and its views."""
 
     def __init__(self, **kwargs: object) -> None:
-        """Create publishers and subscriptions; ``kwargs`` go to ``rclpy.node.Node``."""
+        """Declare parameters; configure and activate when ``autostart`` is true."""
         super().__init__(NODE_NAME, **kwargs)  # type: ignore[arg-type]
-        self._graph_pub = self.create_publisher(SceneGraph, '~/scene_graph', 10)
-        self._points_sub = self.create_subscription(
-            PointCloud2,
-            'points',
-            self._on_points,
-            # A copy: rclpy writes QoS overrides into the profile object it is given.
-            copy.copy(qos_profile_sensor_data),
-            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
-        )
-        self.get_logger().info(
-            f'listening on {self._points_sub.topic_name}, '
-            f'publishing {self._graph_pub.topic_name}'
-        )
+        parameters.declare(self)
+        self._configured = False
+        self._active = False
+        self.drops: Counter[str] = Counter()
+        self.extrinsics = Extrinsics(self)
+        self.add_on_set_parameters_callback(self._check_parameters)
+        if self.get_parameter('autostart').value:
+            self.trigger_configure()
+            if self._configured:
+                self.trigger_activate()
 
-    def _on_points(self, cloud: PointCloud2) -> None:
-        graph = SceneGraph()
-        graph.header = cloud.header
-        self._graph_pub.publish(graph)
+    # Lifecycle -------------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Read the parameters, create the outputs, inputs and worker."""
+        try:
+            self.config, self.static_extrinsic = parameters.read(self)
+        except InvalidInputError as exc:
+            self.get_logger().error(f'cannot configure: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        config = self.config
+        self.scene = ScenePipeline(config)
+        self.publishers_ = Publishers(self, config.outputs)
+        names = INPUTS if config.camera.enabled else INPUTS[:1]
+        offsets = [config.sync.lidar_offset] + [config.sync.camera_offset] * (len(names) - 1)
+        self.sync: ApproximateTimeSynchronizer[object] = ApproximateTimeSynchronizer(
+            len(names), slop=config.sync.slop, queue_size=config.sync.queue_size,
+            offsets=offsets)
+        types = {'points': PointCloud2, 'image': Image, 'camera_info': CameraInfo}
+        self.subs = [
+            self.create_subscription(
+                types[name], name, lambda msg, i=index: self._on_message(i, msg),
+                # A copy: rclpy writes QoS overrides into the profile object it is given.
+                copy.copy(qos_profile_sensor_data),
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            for index, name in enumerate(names)]
+        self.worker: LatestOnlyWorker[tuple[object, ...]] = LatestOnlyWorker(
+            self._process, on_error=self._on_error, name='perception_frames')
+        self.silence = SilenceReport(self, self.subs)
+        self.report_timer = self.create_timer(
+            5.0, self._report, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        extrinsic = ('TF (tf2_ros), else the lidar_to_camera parameter'
+                     if self.extrinsics.has_tf else 'the lidar_to_camera parameter')
+        self.get_logger().info(
+            f'configured: inputs {[s.topic_name for s in self.subs]}, graph frame '
+            f'{config.target_frame or "<point cloud frame>"}, camera extrinsics from '
+            f'{extrinsic}')
+        self._configured = True
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start processing frames."""
+        result = super().on_activate(state)
+        self._active = True
+        self.get_logger().info(f'active: publishing {self.get_fully_qualified_name()}/*')
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop processing and delete the markers shown in RViz."""
+        self._active = False
+        self.publishers_.clear_markers(Header(frame_id=self.config.target_frame))
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy what configure created."""
+        self._teardown()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything."""
+        self._teardown()
+        return super().on_shutdown(state)
+
+    def _teardown(self) -> None:
+        if not self._configured:
+            return
+        self._active = self._configured = False
+        self.worker.stop()
+        for sub in self.subs:
+            self.destroy_subscription(sub)
+        self.destroy_timer(self.report_timer)
+        self.publishers_.destroy()
+
+    # Frames ----------------------------------------------------------------------------------
+    def _on_message(self, index: int, msg: PointCloud2 | Image | CameraInfo) -> None:
+        if not self._active:
+            return
+        self.silence.received(index, msg.header.stamp)
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        frame = self.sync.add(index, stamp, msg)
+        if frame is not None and not self.worker.submit(frame):
+            self.drops['replaced_by_newer_frame'] += 1
+
+    def _process(self, messages: tuple[object, ...]) -> None:
+        config = self.config
+        try:
+            inputs = decode_frame(messages, config, self.extrinsics, self.static_extrinsic,
+                                  warn=self._warn_throttled)
+        except InvalidInputError as exc:
+            self.drops['invalid_input'] += 1
+            self._warn_throttled(f'dropped a frame: {exc}')
+            return
+        if inputs is None:
+            self.drops['no_transform'] += 1
+            return
+        self._run(inputs)
+
+    def _run(self, inputs: FrameInputs) -> None:
+        frame = self.scene.process(
+            inputs.points, inputs.stamp, lidar_to_target=inputs.lidar_to_target,
+            camera=inputs.camera, intensity=inputs.intensity,
+            render_overlay=self.publishers_.wanted('overlay'))
+        if self._active:
+            self.publishers_.publish(frame, inputs.header, inputs.image_header)
+            self.silence.processed(inputs.header.stamp, time.perf_counter() - inputs.started)
+
+    def _on_error(self, messages: tuple[object, ...], exc: BaseException) -> None:
+        self.drops['error'] += 1
+        self.get_logger().error(f'frame failed ({type(exc).__name__}: {exc}); the node goes on',
+                                throttle_duration_sec=5.0)
+
+    def _warn_throttled(self, text: str) -> None:
+        self.get_logger().warning(text, throttle_duration_sec=5.0)
+
+    def _report(self) -> None:
+        self.silence.report(self.sync.counters, self.drops, active=self._active)
+
+    # Parameters ------------------------------------------------------------------------------
+    def _check_parameters(self, changes: list[Parameter[Any]]) -> SetParametersResult:
+        try:
+            config, extrinsic = parameters.to_config(parameters.with_changes(self, changes))
+        except InvalidInputError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if self._configured:
+            # The worker reads config and scene once per frame; swapping them is atomic.
+            if config.geometry != self.config.geometry or config.camera != self.config.camera:
+                self.scene = ScenePipeline(config)
+                self.get_logger().info('segmentation/tracking parameters changed: tracks restart')
+            self.config, self.static_extrinsic = config, extrinsic
+        return SetParametersResult(successful=True)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -1,0 +1,86 @@
+"""Approximate-time synchronisation: what frames come out of interleaved sensor streams."""
+
+from __future__ import annotations
+
+import pytest
+
+from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer
+from vlm_seg_ros.errors import InvalidInputError
+
+MS = 1_000_000  # nanoseconds
+
+
+def test_matches_the_closest_messages_within_slop() -> None:
+    sync = ApproximateTimeSynchronizer(2, slop=0.02)
+    assert sync.add(0, 100 * MS, 'scan@100') is None
+    assert sync.add(1, 70 * MS, 'image@70') is None  # 30 ms away: too far
+    assert sync.add(1, 95 * MS, 'image@95') == ('scan@100', 'image@95')
+    assert sync.counters.frames == 1
+
+
+def test_a_camera_and_lidar_stream_at_10_hz_with_jitter_all_pair_up() -> None:
+    sync = ApproximateTimeSynchronizer(3, slop=0.03)
+    frames = []
+    for i in range(50):
+        t = i * 100 * MS
+        # The camera lags 12 ms and its info carries the image's stamp; the scan arrives last.
+        for index, stamp in ((1, t + 12 * MS), (2, t + 12 * MS), (0, t + (i % 3) * MS)):
+            frame = sync.add(index, stamp, (index, i))
+            if frame:
+                frames.append(frame)
+    assert len(frames) == 50
+    assert all(item[1] == i for i, frame in enumerate(frames) for item in frame)
+    assert sum(sync.counters.discarded) == 0
+
+
+def test_offsets_correct_a_known_delay_larger_than_the_slop() -> None:
+    plain = ApproximateTimeSynchronizer(2, slop=0.01)
+    shifted = ApproximateTimeSynchronizer(2, slop=0.01, offsets=[0.0, -0.05])
+    for sync in (plain, shifted):
+        sync.add(0, 1000 * MS, 'scan')
+    assert plain.add(1, 1050 * MS, 'image') is None
+    assert shifted.add(1, 1050 * MS, 'image') == ('scan', 'image')
+
+
+def test_frames_leave_in_time_order_and_older_messages_are_dropped() -> None:
+    sync = ApproximateTimeSynchronizer(2, slop=0.01)
+    sync.add(0, 100 * MS, 'scan@100')
+    sync.add(0, 200 * MS, 'scan@200')
+    assert sync.add(1, 200 * MS, 'image@200') == ('scan@200', 'image@200')
+    # scan@100 can no longer be part of a frame: an image for it would go back in time.
+    assert sync.add(1, 100 * MS, 'image@100') is None
+    assert sync.counters.late == [0, 1]
+    assert sync.counters.discarded == [1, 0]
+
+
+def test_queues_are_bounded_and_evictions_counted() -> None:
+    sync = ApproximateTimeSynchronizer(2, slop=0.001, queue_size=3)
+    for i in range(10):
+        sync.add(0, i * 100 * MS, i)
+    assert sync.counters.discarded == [7, 0]
+    assert sync.add(1, 600 * MS, 'image') is None  # evicted
+    assert sync.add(1, 900 * MS, 'image') == (9, 'image')
+
+
+def test_time_jumping_back_resets_instead_of_refusing_everything() -> None:
+    sync = ApproximateTimeSynchronizer(2, slop=0.01)
+    assert sync.add(0, 50_000 * MS, 'a') is None
+    assert sync.add(1, 50_000 * MS, 'b') == ('a', 'b')
+    # A bag loops: stamps restart 50 s earlier.
+    assert sync.add(0, 0, 'c') is None
+    assert sync.add(1, 0, 'd') == ('c', 'd')
+    assert sync.counters.resets == 1
+
+
+def test_one_input_passes_every_message_through() -> None:
+    sync = ApproximateTimeSynchronizer(1, slop=0.0)
+    assert [sync.add(0, i * MS, i) for i in range(3)] == [(0,), (1,), (2,)]
+
+
+@pytest.mark.parametrize('kwargs', [
+    {'num_inputs': 0, 'slop': 0.1}, {'num_inputs': 2, 'slop': -1.0},
+    {'num_inputs': 2, 'slop': 0.1, 'queue_size': 0},
+    {'num_inputs': 2, 'slop': 0.1, 'offsets': [0.0]}])
+def test_bad_settings_are_refused(kwargs: dict) -> None:
+    with pytest.raises(InvalidInputError):
+        ApproximateTimeSynchronizer(**kwargs)

@@ -1,0 +1,177 @@
+"""From synchronised messages to the core's inputs, and why a silent node is silent.
+
+``decode_frame`` converts one synchronised (points[, image, camera_info]) tuple and looks up
+its transforms; ``SilenceReport`` tells the user, every few seconds while no frame comes out,
+which input is missing and the likely cause (no publisher, a QoS mismatch, stamps too far
+apart for the sync, frames dropped for a reason).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+import time
+from typing import Any
+
+from builtin_interfaces.msg import Time
+import numpy as np
+import numpy.typing as npt
+from rclpy.node import Node
+from rclpy.qos import ReliabilityPolicy
+from rclpy.subscription import Subscription
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+
+from vlm_seg_ros.conversions import (
+    camera_info_to_model,
+    image_to_array,
+    pointcloud2_to_array,
+    pointcloud2_to_xyz,
+)
+from vlm_seg_ros.core.scene import CameraView
+from vlm_seg_ros.core.sync import SyncCounters
+from vlm_seg_ros.core.transforms import RigidTransform
+from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError
+from vlm_seg_ros.nodes.extrinsics import Extrinsics
+from vlm_seg_ros.nodes.parameters import PerceptionConfig
+
+
+@dataclass(frozen=True, eq=False)
+class FrameInputs:
+    """One synchronised frame, decoded.
+
+    Attributes:
+        points: (N, 3) float32, metres, in the LiDAR frame.
+        intensity: (N,) float32 when the ground reflection filter wants it, else None.
+        stamp: the scan's stamp, seconds.
+        header: the outputs' header: the scan's stamp, the target frame.
+        image_header: the image's header, None without a camera.
+        lidar_to_target: LiDAR frame -> target frame at the scan's stamp.
+        camera: the camera side, None without a camera.
+        started: ``time.perf_counter()`` when decoding began.
+
+    """
+
+    points: npt.NDArray[np.float32]
+    intensity: npt.NDArray[np.float32] | None
+    stamp: float
+    header: Header
+    image_header: Header | None
+    lidar_to_target: RigidTransform
+    camera: CameraView | None
+    started: float
+
+
+def _intensity(cloud: PointCloud2) -> npt.NDArray[np.float32] | None:
+    array = pointcloud2_to_array(cloud)
+    if 'intensity' not in (array.dtype.names or ()):
+        return None
+    return np.asarray(array['intensity'], dtype=np.float32).reshape(-1)
+
+
+def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: Extrinsics,
+                 static_extrinsic: RigidTransform, *,
+                 warn: Callable[[str], None]) -> FrameInputs | None:
+    """Decode ``(points[, image, camera_info])``; None (after ``warn``) without a transform.
+
+    Raises:
+        InvalidInputError: on a malformed message, an image whose size disagrees with its
+            CameraInfo, or an image encoding that cannot become RGB.
+
+    """
+    started = time.perf_counter()
+    cloud: PointCloud2 = messages[0]
+    points = pointcloud2_to_xyz(cloud)
+    intensity = _intensity(cloud) if config.segmentation.ground.reflection_filter else None
+    lidar_frame, stamp = cloud.header.frame_id, cloud.header.stamp
+    target = config.target_frame or lidar_frame
+    try:
+        to_target = extrinsics.lookup(target, stamp, lidar_frame, stamp, fixed_frame=target,
+                                      timeout=config.tf_timeout)
+    except TransformUnavailableError as exc:
+        warn(f'dropped a frame: {exc}; target_frame "" publishes in the point cloud\'s frame')
+        return None
+    camera = None
+    image_header = None
+    if len(messages) == 3:
+        image: Image = messages[1]
+        info: CameraInfo = messages[2]
+        model = camera_info_to_model(info)
+        if (image.width, image.height) != (model.image_width, model.image_height):
+            msg = (f'image is {image.width}x{image.height} but its CameraInfo describes '
+                   f'{model.image_width}x{model.image_height} images')
+            raise InvalidInputError(msg)
+        rgb = image_to_array(image, desired_encoding='rgb8')
+        camera_frame = image.header.frame_id or info.header.frame_id
+        try:
+            to_camera = extrinsics.lookup(camera_frame, image.header.stamp, lidar_frame, stamp,
+                                          fixed_frame=target, timeout=config.tf_timeout)
+        except TransformUnavailableError as exc:
+            if extrinsics.has_tf:
+                warn(f'{exc}; using the lidar_to_camera parameter instead')
+            to_camera = static_extrinsic
+        camera = CameraView(rgb, model, to_camera)
+        image_header = image.header
+    return FrameInputs(points, intensity, stamp.sec + stamp.nanosec * 1e-9,
+                       Header(stamp=stamp, frame_id=target), image_header, to_target, camera,
+                       started)
+
+
+class SilenceReport:
+    """Counts what arrives and what leaves; explains a silent node in the log."""
+
+    def __init__(self, node: Node, subscriptions: Sequence[Subscription[Any]]) -> None:
+        """Watch the node's input subscriptions (points first)."""
+        self._node = node
+        self._subs = list(subscriptions)
+        self._received = [0] * len(self._subs)
+        self._stamps: list[Time | None] = [None] * len(self._subs)
+        self._processed = 0
+        self._frames = 0
+        self.latencies: list[float] = []
+
+    def received(self, index: int, stamp: Time) -> None:
+        """Count a message of input ``index``."""
+        self._received[index] += 1
+        self._stamps[index] = stamp
+
+    def processed(self, stamp: Time, seconds: float) -> None:
+        """Count a published frame and its processing time."""
+        self._processed += 1
+        self.latencies = [*self.latencies[-99:], seconds]
+
+    def report(self, sync: SyncCounters, drops: Counter[str], *, active: bool) -> None:
+        """Log why nothing was published since the last report (nothing if frames left)."""
+        received, processed = self._received, self._processed
+        synchronised = sync.frames - self._frames
+        self._received, self._processed, self._frames = [0] * len(self._subs), 0, sync.frames
+        if not active or processed:
+            return
+        logger = self._node.get_logger()
+        missing = [sub for sub, count in zip(self._subs, received, strict=True) if not count]
+        for sub in missing:
+            logger.warning(f'no messages on {sub.topic_name}: {self._why_nothing(sub)}')
+        if missing:
+            return
+        stamps = [s.sec + s.nanosec * 1e-9 for s in self._stamps if s is not None]
+        if not synchronised:
+            names = ', '.join(f'{sub.topic_name} {s:.3f}'
+                              for sub, s in zip(self._subs, stamps, strict=True))
+            logger.warning(
+                f'messages arrive but none are synchronised: latest stamps {names} (spread '
+                f'{max(stamps) - min(stamps):.3f} s); raise sync.slop or correct the stamps with '
+                'sync.camera_offset / sync.lidar_offset')
+        else:
+            logger.warning(f'frames are dropped: {dict(drops)} so far (see the warnings above)')
+
+    def _why_nothing(self, sub: Subscription[Any]) -> str:
+        publishers = self._node.get_publishers_info_by_topic(sub.topic_name)
+        if not publishers:
+            return 'nobody publishes it; check the topic name and remapping'
+        if sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE and all(
+                p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers):
+            return ('its publisher is best effort but this subscription is reliable; set the '
+                    'reliability override to best_effort')
+        return (f'{len(publishers)} publisher(s) but nothing arrives; for large messages use the '
+                'Fast DDS profile in share/vlm_seg_ros/resource (see README, Troubleshooting)')

@@ -1,0 +1,88 @@
+"""perception_node's output topics: lifecycle publishers, built lazily from a ``SceneFrame``.
+
+An output is created only when its toggle in ``outputs.*`` is on, and built only when someone
+subscribes to it (the scene graph, its consumers' main input, always is).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rclpy.lifecycle import LifecycleNode
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import Image, PointCloud2
+from std_msgs.msg import Header, String
+from visualization_msgs.msg import MarkerArray
+
+from vlm_seg_ros import outputs
+from vlm_seg_ros.core.scene import SceneFrame
+from vlm_seg_ros.msg import SceneGraph
+
+# Outputs are reliable (a best-effort subscriber such as RViz matches a reliable publisher,
+# not the other way round) and keep only the newest message of each topic.
+OUTPUT_QOS = QoSProfile(depth=1)
+
+
+class Publishers:
+    """Every output topic of perception_node, under its private namespace."""
+
+    def __init__(self, node: LifecycleNode, config: outputs.OutputConfig) -> None:
+        """Create the enabled publishers (inactive until the node activates)."""
+        self._node = node
+        self._config = config
+        self._markers = outputs.MarkerBook()
+        self._last_description = -1.0
+        self._pubs: dict[str, Any] = {}
+
+        def add(name: str, msg_type: type, enabled: bool = True) -> None:
+            if enabled:
+                self._pubs[name] = node.create_lifecycle_publisher(msg_type, f'~/{name}',
+                                                                   OUTPUT_QOS)
+
+        add('scene_graph', SceneGraph)
+        add('scene_graph/json', String, config.scene_graph_json)
+        add('objects/cloud', PointCloud2, config.object_cloud)
+        add('obstacles', PointCloud2, config.obstacles)
+        add('markers', MarkerArray, config.markers)
+        add('labels', Image, config.labels)
+        add('overlay', Image, config.overlay)
+        add('description', String)
+
+    def wanted(self, name: str) -> bool:
+        """Return whether output ``name`` is enabled and has a subscriber."""
+        pub = self._pubs.get(name)
+        return pub is not None and pub.get_subscription_count() > 0
+
+    def publish(self, frame: SceneFrame, header: Header, image_header: Header | None) -> None:
+        """Publish a frame on every enabled output (images only when the frame has them)."""
+        graph = outputs.scene_graph(frame, header, image_header,
+                                    object_points=self._config.object_points)
+        self._pubs['scene_graph'].publish(graph)
+        if self.wanted('scene_graph/json'):
+            self._pubs['scene_graph/json'].publish(String(data=outputs.scene_graph_json(graph)))
+        if self.wanted('objects/cloud'):
+            self._pubs['objects/cloud'].publish(outputs.object_cloud(frame, header))
+        if self.wanted('obstacles'):
+            self._pubs['obstacles'].publish(outputs.obstacle_cloud(frame, header))
+        if 'markers' in self._pubs:  # always built: the book must see every frame
+            self._pubs['markers'].publish(self._markers.markers(frame, header))
+        if image_header is not None and frame.labels is not None and self.wanted('labels'):
+            self._pubs['labels'].publish(outputs.label_image(frame.labels, image_header))
+        if image_header is not None and frame.overlay is not None and 'overlay' in self._pubs:
+            self._pubs['overlay'].publish(outputs.overlay_image(frame.overlay, image_header))
+        stamp = outputs.stamp_seconds(header.stamp)
+        period = self._config.description_period
+        if stamp < self._last_description or stamp - self._last_description >= period:
+            self._last_description = stamp
+            self._pubs['description'].publish(String(data=frame.description))
+
+    def clear_markers(self, header: Header) -> None:
+        """Delete every marker drawn so far (before deactivating)."""
+        if 'markers' in self._pubs:
+            self._pubs['markers'].publish(self._markers.clear(header))
+
+    def destroy(self) -> None:
+        """Destroy every publisher."""
+        for pub in self._pubs.values():
+            self._node.destroy_lifecycle_publisher(pub)
+        self._pubs.clear()

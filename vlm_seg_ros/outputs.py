@@ -1,0 +1,227 @@
+"""A ``SceneFrame`` -> the node's output messages (scene graph, JSON, clouds, markers, images).
+
+Message building only: no publishing, no node. Every 3D output is in the frame of the
+``header`` given (the node's target frame); the images carry the camera image's header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+import json
+import math
+from typing import Any
+
+from builtin_interfaces.msg import Duration, Time
+from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
+import numpy as np
+import numpy.typing as npt
+from sensor_msgs.msg import Image, PointCloud2, RegionOfInterest
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from vlm_seg_ros.conversions import (
+    array_to_image,
+    array_to_pointcloud2,
+    pack_rgb,
+    xyz_to_pointcloud2,
+)
+from vlm_seg_ros.core.boxes import OrientedBox
+from vlm_seg_ros.core.config import tunable
+from vlm_seg_ros.core.render import colour_of, colours_of
+from vlm_seg_ros.core.scene import SceneFrame
+from vlm_seg_ros.msg import SceneGraph, SceneObject, SceneRelation
+
+# Fields of ~/objects/cloud, in this order (RViz colours by `rgb`, or by `instance`).
+OBJECT_CLOUD_DTYPE = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('rgb', '<f4'),
+                               ('instance', '<u4'), ('label', '<u2')])
+# Relations drawn as lines in ~/markers (directional ones would clutter the view).
+DRAWN_PREDICATES = {'on': (1.0, 0.85, 0.1), 'under': (1.0, 0.85, 0.1), 'near': (0.6, 0.6, 0.6)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputConfig:
+    """Which outputs the node builds (each costs time on every frame)."""
+
+    object_points: bool = tunable(
+        True, "fill SceneObject.points (each object's own cloud) in ~/scene_graph")
+    scene_graph_json: bool = tunable(True, 'publish ~/scene_graph/json')
+    object_cloud: bool = tunable(True, 'publish ~/objects/cloud')
+    obstacles: bool = tunable(True, 'publish ~/obstacles')
+    markers: bool = tunable(True, 'publish ~/markers')
+    labels: bool = tunable(True, 'publish ~/labels (needs the camera)')
+    overlay: bool = tunable(True, 'publish ~/overlay (needs the camera)')
+    description_period: float = tunable(
+        1.0, 'seconds between ~/description messages (0: every frame)', minimum=0.0,
+        maximum=3600.0)
+
+
+def to_time(seconds: float) -> Time:
+    """Convert seconds to ``builtin_interfaces/Time`` (0 for negative or non-finite)."""
+    if not math.isfinite(seconds) or seconds <= 0:
+        return Time()
+    nanoseconds = round(seconds * 1e9)
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def stamp_seconds(stamp: Time) -> float:
+    """Convert ``builtin_interfaces/Time`` to seconds."""
+    return float(stamp.sec + stamp.nanosec * 1e-9)
+
+
+def _pose(box: OrientedBox) -> Pose:
+    x, y, z = (float(v) for v in box.center)
+    qx, qy, qz, qw = (float(v) for v in box.quaternion())
+    return Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+
+
+def _vector(values: Iterable[float]) -> Vector3:
+    x, y, z = (float(v) for v in values)
+    return Vector3(x=x, y=y, z=z)
+
+
+def scene_graph(frame: SceneFrame, header: Header, image_header: Header | None, *,
+                object_points: bool) -> SceneGraph:
+    """Build the SceneGraph of a frame (objects by track id, relations, description)."""
+    graph = SceneGraph(header=header, image_header=image_header or Header(),
+                       description=frame.description,
+                       description_stamp=header.stamp if frame.description else Time())
+    for view in frame.objects:
+        track, segment = view.track, view.segment
+        centroid = segment.centroid if segment is not None else track.box.center
+        message = SceneObject(
+            id=track.id, label=track.label, label_confidence=float(track.label_confidence),
+            box_center=_pose(track.box), box_size=_vector(track.box.size),
+            centroid=Point(**dict(zip('xyz', (float(v) for v in centroid), strict=True))),
+            label_value=view.label_value,
+            num_points=segment.num_points if segment is not None else 0,
+            first_seen=to_time(track.first_seen), last_seen=to_time(track.last_seen),
+            observations=track.observations, source=SceneObject.SOURCE_LIDAR)
+        if view.image_box is not None:
+            x, y, w, h = view.image_box
+            message.image_box = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
+        if object_points and segment is not None:
+            message.points = xyz_to_pointcloud2(frame.points[segment.indices], header)
+        graph.objects.append(message)
+    graph.relations = [
+        SceneRelation(subject_id=r.subject, predicate=r.predicate, object_id=r.object,
+                      confidence=float(r.confidence),
+                      evidence_count=frame.relation_evidence.get(
+                          (r.subject, r.predicate, r.object), 1))
+        for r in frame.geometry.relations]
+    return graph
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, 'get_fields_and_field_types'):
+        return {name: _plain(getattr(value, name))
+                for name in value.get_fields_and_field_types()
+                if not isinstance(getattr(value, name), PointCloud2)}
+    if isinstance(value, (list, tuple)) or hasattr(value, 'tolist'):
+        items = value.tolist() if hasattr(value, 'tolist') else value
+        return [_plain(item) for item in items] if isinstance(items, list) else items
+    return value
+
+
+def scene_graph_json(graph: SceneGraph) -> str:
+    """Serialise a SceneGraph as JSON: its fields by name, without the per-object clouds."""
+    return json.dumps(_plain(graph), separators=(',', ':'))
+
+
+def object_cloud(frame: SceneFrame, header: Header) -> PointCloud2:
+    """All points of this frame's tracked objects, with ``rgb``, ``instance`` and ``label``.
+
+    ``instance`` is the track id; ``label`` the object's value in ``~/labels`` (0 when it is
+    not in the image); ``rgb`` its colour (the same as in the overlay and markers).
+    """
+    parts = [(view, view.segment) for view in frame.objects if view.segment is not None]
+    count = sum(segment.num_points for _, segment in parts)
+    cloud = np.zeros(count, dtype=OBJECT_CLOUD_DTYPE)
+    start = 0
+    for view, segment in parts:
+        rows = slice(start, start + segment.num_points)
+        xyz = frame.points[segment.indices]
+        cloud['x'][rows], cloud['y'][rows], cloud['z'][rows] = xyz.T
+        cloud['instance'][rows] = view.track.id
+        cloud['label'][rows] = view.label_value
+        start += segment.num_points
+    cloud['rgb'] = pack_rgb(colours_of(cloud['instance']))
+    return array_to_pointcloud2(cloud, header, is_dense=True)
+
+
+def obstacle_cloud(frame: SceneFrame, header: Header) -> PointCloud2:
+    """Non-ground points inside the range and height crop (for a costmap obstacle layer)."""
+    obstacles = frame.points[frame.geometry.segmentation.obstacles]
+    return xyz_to_pointcloud2(obstacles, header)
+
+
+def label_image(labels: npt.NDArray[np.uint16], header: Header) -> Image:
+    """Return the instance label image as a ``mono16`` Image."""
+    return array_to_image(labels, encoding='mono16', header=header)
+
+
+def overlay_image(overlay: npt.NDArray[np.uint8], header: Header) -> Image:
+    """Return the overlay as an ``rgb8`` Image."""
+    return array_to_image(overlay, encoding='rgb8', header=header)
+
+
+def _colour(rgb: tuple[float, float, float], alpha: float) -> ColorRGBA:
+    return ColorRGBA(r=float(rgb[0]), g=float(rgb[1]), b=float(rgb[2]), a=float(alpha))
+
+
+class MarkerBook:
+    """Builds ``~/markers`` and remembers what it drew, so that stale markers get deleted."""
+
+    NAMESPACES = ('boxes', 'labels', 'relations')
+
+    def __init__(self) -> None:
+        """Start with nothing drawn."""
+        self._drawn: dict[tuple[str, int], str] = {}
+
+    def markers(self, frame: SceneFrame, header: Header) -> MarkerArray:
+        """Boxes and id/label texts per object, relation lines; DELETE for what went away."""
+        markers: list[Marker] = []
+        forever = Duration()
+        for view in frame.objects:
+            track = view.track
+            red, green, blue = colour_of(track.id)
+            rgb = (red / 255, green / 255, blue / 255)
+            box = track.box
+            markers.append(Marker(
+                header=header, ns='boxes', id=track.id, type=Marker.CUBE, action=Marker.ADD,
+                pose=_pose(box), scale=_vector(np.maximum(box.size, 0.02)),
+                color=_colour(rgb, 0.35), lifetime=forever))
+            text_pose = _pose(box)
+            text_pose.position.z += float(box.size[2]) / 2 + 0.4
+            text_pose.orientation = Quaternion()
+            markers.append(Marker(
+                header=header, ns='labels', id=track.id, type=Marker.TEXT_VIEW_FACING,
+                action=Marker.ADD, pose=text_pose, scale=Vector3(z=0.5),
+                color=_colour(rgb, 1.0), text=f'#{track.id} {track.label}'.strip(),
+                lifetime=forever))
+        centres = {view.track.id: view.track.box.center for view in frame.objects}
+        lines = Marker(header=header, ns='relations', id=0, type=Marker.LINE_LIST,
+                       action=Marker.ADD, scale=Vector3(x=0.05), lifetime=forever,
+                       pose=Pose(orientation=Quaternion(w=1.0)))
+        for relation in frame.geometry.relations:
+            if relation.predicate not in DRAWN_PREDICATES or relation.subject > relation.object:
+                continue
+            colour = _colour(DRAWN_PREDICATES[relation.predicate], 0.9)
+            for end in (relation.subject, relation.object):
+                lines.points.append(Point(**dict(zip('xyz', (float(v) for v in centres[end]),
+                                                     strict=True))))
+                lines.colors.append(colour)
+        if lines.points:
+            markers.append(lines)
+        drawn = {(m.ns, m.id): header.frame_id for m in markers}
+        for (ns, marker_id), frame_id in self._drawn.items():
+            if (ns, marker_id) not in drawn:
+                markers.append(Marker(header=Header(stamp=header.stamp, frame_id=frame_id),
+                                      ns=ns, id=marker_id, action=Marker.DELETE))
+        self._drawn = drawn
+        return MarkerArray(markers=markers)
+
+    def clear(self, header: Header) -> MarkerArray:
+        """Delete everything this book drew (e.g. when the node deactivates)."""
+        self._drawn = {}
+        return MarkerArray(markers=[Marker(header=header, action=Marker.DELETEALL)])
