@@ -27,7 +27,7 @@ from vlm_seg_ros.conversions import (
     xyz_to_pointcloud2,
 )
 from vlm_seg_ros.core.boxes import OrientedBox
-from vlm_seg_ros.core.config import tunable
+from vlm_seg_ros.core.config import check_ranges, tunable
 from vlm_seg_ros.core.render import colour_of, colours_of
 from vlm_seg_ros.core.scene import SceneFrame
 from vlm_seg_ros.msg import SceneGraph, SceneObject, SceneRelation
@@ -45,15 +45,21 @@ class OutputConfig:
 
     object_points: bool = tunable(
         True, "fill SceneObject.points (each object's own cloud) in ~/scene_graph")
-    scene_graph_json: bool = tunable(True, 'publish ~/scene_graph/json')
-    object_cloud: bool = tunable(True, 'publish ~/objects/cloud')
-    obstacles: bool = tunable(True, 'publish ~/obstacles')
-    markers: bool = tunable(True, 'publish ~/markers')
-    labels: bool = tunable(True, 'publish ~/labels (needs the camera)')
-    overlay: bool = tunable(True, 'publish ~/overlay (needs the camera)')
+    scene_graph_json: bool = tunable(True, 'publish ~/scene_graph/json (the graph as JSON)')
+    object_cloud: bool = tunable(
+        True, 'publish ~/objects/cloud (object points coloured per id, for RViz)')
+    obstacles: bool = tunable(
+        True, 'publish ~/obstacles (non-ground points in range, for costmaps)')
+    markers: bool = tunable(True, 'publish ~/markers (boxes, ids, relations, for RViz)')
+    labels: bool = tunable(True, 'publish ~/labels (mono16 instance ids; needs the camera)')
+    overlay: bool = tunable(True, 'publish ~/overlay (annotated camera image; needs the camera)')
     description_period: float = tunable(
         1.0, 'seconds between ~/description messages (0: every frame)', minimum=0.0,
         maximum=3600.0)
+
+    def __post_init__(self) -> None:
+        """Check every tunable's type and range."""
+        check_ranges(self)
 
 
 def to_time(seconds: float) -> Time:

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vlm_seg_ros.core.camera import CameraModel
-from vlm_seg_ros.core.config import tunable
+from vlm_seg_ros.core.config import check_ranges, tunable
 from vlm_seg_ros.core.pipeline import GeometryConfig, GeometryFrame, GeometryPipeline
 from vlm_seg_ros.core.projection import nearest_depth_image, project_points, visible_points
 from vlm_seg_ros.core.relations import RelationConfig
@@ -44,6 +44,10 @@ class CameraConfig:
     occlusion_radius: int = tunable(
         3, 'pixels around a projected point that its depth occludes (about half the gap '
         'between LiDAR rings in the image)', minimum=0, maximum=50)
+
+    def __post_init__(self) -> None:
+        """Check every tunable's type and range."""
+        check_ranges(self)
 
 
 @dataclass(frozen=True, kw_only=True)

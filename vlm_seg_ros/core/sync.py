@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import itertools
 from typing import Generic, TypeVar
 
-from vlm_seg_ros.core.config import tunable
+from vlm_seg_ros.core.config import check_ranges, tunable
 from vlm_seg_ros.errors import InvalidInputError
 
 Item = TypeVar('Item')
@@ -43,6 +43,10 @@ class SyncConfig:
     lidar_offset: float = tunable(
         0.0, 'seconds added to point cloud stamps before matching (e.g. -0.05 for a 10 Hz '
         'LiDAR stamped at the end of its sweep)', minimum=-10.0, maximum=10.0)
+
+    def __post_init__(self) -> None:
+        """Check every tunable's type and range."""
+        check_ranges(self)
 
 
 @dataclass

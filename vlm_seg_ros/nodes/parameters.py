@@ -17,7 +17,13 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from vlm_seg_ros.core.config import ParameterSpec, from_parameters, parameter_specs, tunable
+from vlm_seg_ros.core.config import (
+    ParameterSpec,
+    check_ranges,
+    from_parameters,
+    parameter_specs,
+    tunable,
+)
 from vlm_seg_ros.core.scene import SceneConfig
 from vlm_seg_ros.core.sync import SyncConfig
 from vlm_seg_ros.core.transforms import RigidTransform
@@ -40,6 +46,10 @@ class PerceptionConfig(SceneConfig):
         '(e.g. from a lifecycle manager)')
     sync: SyncConfig = field(default_factory=SyncConfig)
     outputs: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        """Check the node's own tunables (the nested configs check theirs)."""
+        check_ranges(self)
 
 
 LIDAR_TO_CAMERA = 'lidar_to_camera'

@@ -1,0 +1,60 @@
+"""perception_node's parameters: one config tree, all in config/perception.yaml, checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from vlm_seg_ros.core.config import parameter_specs
+from vlm_seg_ros.errors import InvalidInputError
+from vlm_seg_ros.nodes import parameters
+
+REPO_CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'perception.yaml'
+
+
+def flatten(tree: dict, prefix: str = '') -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f'{prefix}{key}.'))
+        else:
+            flat[f'{prefix}{key}'] = value
+    return flat
+
+
+def test_the_shipped_yaml_sets_every_declared_parameter_and_nothing_else() -> None:
+    values = flatten(yaml.safe_load(REPO_CONFIG.read_text())['/**']['ros__parameters'])
+    values = {k: v for k, v in values.items() if not k.startswith('qos_overrides.')}
+    assert sorted(values) == sorted(parameters.parameter_names())
+    config, extrinsic = parameters.to_config(values)
+    assert config == parameters.PerceptionConfig()  # the file documents the defaults
+    np.testing.assert_allclose(extrinsic.apply([[10.0, 2.0, 1.0]]), [[-2.0, -1.0, 10.0]])
+
+
+def test_every_tunable_has_a_description_and_numbers_have_a_range() -> None:
+    for spec in parameter_specs(parameters.PerceptionConfig):
+        assert len(spec.tunable.description) > 20, spec.name
+        if isinstance(spec.default, float):
+            assert spec.tunable.minimum is not None, spec.name
+
+
+@pytest.mark.parametrize(('values', 'message'), [
+    ({'lidar_to_camera': [0.0] * 6}, 'lidar_to_camera'),
+    ({'lidar_to_camera': [0, 0, 0, 0, 0, 0, 0]}, 'unit quaternion'),
+    ({'lidar_to_camera': [float('nan'), 0, 0, 0, 0, 0, 1]}, 'lidar_to_camera'),
+    ({'sync.slop': -1.0}, 'slop'),
+    ({'segmentation.min_range': 90.0}, 'max_range'),
+    ({'no_such.parameter': 1}, 'unknown'),
+])
+def test_bad_values_are_refused_naming_the_parameter(values: dict, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        parameters.to_config(values)
+
+
+def test_a_nearly_unit_quaternion_is_normalised() -> None:
+    transform = parameters.lidar_to_camera([1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0004])
+    np.testing.assert_allclose(transform.rotation, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(transform.translation, [1, 2, 3])
