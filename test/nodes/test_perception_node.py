@@ -49,11 +49,21 @@ def points_subscription_reliability(ros, topic: str) -> ReliabilityPolicy | None
 
 
 def call(ros, service_type, name: str, request, timeout: float = 10.0):
+    """Call a service and return its response.
+
+    ``service_is_ready`` only says that the server's request reader matched this client; the
+    reply path may still be matching, and a reply sent before it has is lost (a known DDS
+    discovery race). So wait a moment after ready, and retry idempotent requests.
+    """
     client = ros.node.create_client(service_type, name)
     assert ros.spin_until(client.service_is_ready, timeout=20), f'{name} not available'
-    future = client.call_async(request)
-    assert ros.spin_until(future.done, timeout=timeout), f'{name} did not answer'
-    return future.result()
+    ros.spin_until(lambda: False, timeout=0.5)
+    attempts = 1 if service_type is ChangeState else 3
+    for _ in range(attempts):
+        future = client.call_async(request)
+        if ros.spin_until(future.done, timeout=timeout / attempts):
+            return future.result()
+    raise AssertionError(f'{name} did not answer')
 
 
 def transition(ros, node_name: str, transition_id: int) -> bool:
