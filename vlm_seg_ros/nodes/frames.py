@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-import time
 from typing import Any
 
 from builtin_interfaces.msg import Time
@@ -35,6 +34,7 @@ from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError
 from vlm_seg_ros.nodes.extrinsics import Extrinsics
 from vlm_seg_ros.nodes.parameters import PerceptionConfig
+from vlm_seg_ros.outputs import stamp_seconds
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +49,6 @@ class FrameInputs:
         image_header: the image's header, None without a camera.
         lidar_to_target: LiDAR frame -> target frame at the scan's stamp.
         camera: the camera side, None without a camera.
-        started: ``time.perf_counter()`` when decoding began.
 
     """
 
@@ -60,7 +59,6 @@ class FrameInputs:
     image_header: Header | None
     lidar_to_target: RigidTransform
     camera: CameraView | None
-    started: float
 
 
 def _intensity(cloud: PointCloud2) -> npt.NDArray[np.float32] | None:
@@ -80,7 +78,6 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
             CameraInfo, or an image encoding that cannot become RGB.
 
     """
-    started = time.perf_counter()
     cloud: PointCloud2 = messages[0]
     points = pointcloud2_to_xyz(cloud)
     intensity = _intensity(cloud) if config.segmentation.ground.reflection_filter else None
@@ -113,9 +110,8 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
             to_camera = static_extrinsic
         camera = CameraView(rgb, model, to_camera)
         image_header = image.header
-    return FrameInputs(points, intensity, stamp.sec + stamp.nanosec * 1e-9,
-                       Header(stamp=stamp, frame_id=target), image_header, to_target, camera,
-                       started)
+    return FrameInputs(points, intensity, stamp_seconds(stamp),
+                       Header(stamp=stamp, frame_id=target), image_header, to_target, camera)
 
 
 class SilenceReport:
@@ -129,17 +125,15 @@ class SilenceReport:
         self._stamps: list[Time | None] = [None] * len(self._subs)
         self._processed = 0
         self._frames = 0
-        self.latencies: list[float] = []
 
     def received(self, index: int, stamp: Time) -> None:
         """Count a message of input ``index``."""
         self._received[index] += 1
         self._stamps[index] = stamp
 
-    def processed(self, stamp: Time, seconds: float) -> None:
-        """Count a published frame and its processing time."""
+    def processed(self) -> None:
+        """Count a published frame."""
         self._processed += 1
-        self.latencies = [*self.latencies[-99:], seconds]
 
     def report(self, sync: SyncCounters, drops: Counter[str], *, active: bool) -> None:
         """Log why nothing was published since the last report (nothing if frames left)."""
@@ -154,7 +148,7 @@ class SilenceReport:
             logger.warning(f'no messages on {sub.topic_name}: {self._why_nothing(sub)}')
         if missing:
             return
-        stamps = [s.sec + s.nanosec * 1e-9 for s in self._stamps if s is not None]
+        stamps = [stamp_seconds(s) for s in self._stamps if s is not None]
         if not synchronised:
             names = ', '.join(f'{sub.topic_name} {s:.3f}'
                               for sub, s in zip(self._subs, stamps, strict=True))

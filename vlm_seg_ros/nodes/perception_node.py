@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import Counter
 import copy
-import time
 from typing import Any
 
 from rcl_interfaces.msg import SetParametersResult
@@ -162,7 +161,7 @@ class PerceptionNode(LifecycleNode):
             render_overlay=self.publishers_.wanted('overlay'))
         if self._active:
             self.publishers_.publish(frame, inputs.header, inputs.image_header)
-            self.silence.processed(inputs.header.stamp, time.perf_counter() - inputs.started)
+            self.silence.processed()
 
     def _on_error(self, messages: tuple[object, ...], exc: BaseException) -> None:
         self.drops['error'] += 1
