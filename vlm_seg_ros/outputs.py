@@ -75,10 +75,14 @@ def stamp_seconds(stamp: Time) -> float:
     return float(stamp.sec + stamp.nanosec * 1e-9)
 
 
+def _point(values: Iterable[float]) -> Point:
+    x, y, z = (float(v) for v in values)
+    return Point(x=x, y=y, z=z)
+
+
 def _pose(box: OrientedBox) -> Pose:
-    x, y, z = (float(v) for v in box.center)
     qx, qy, qz, qw = (float(v) for v in box.quaternion())
-    return Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+    return Pose(position=_point(box.center), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
 
 
 def _vector(values: Iterable[float]) -> Vector3:
@@ -98,7 +102,7 @@ def scene_graph(frame: SceneFrame, header: Header, image_header: Header | None, 
         message = SceneObject(
             id=track.id, label=track.label, label_confidence=float(track.label_confidence),
             box_center=_pose(track.box), box_size=_vector(track.box.size),
-            centroid=Point(**dict(zip('xyz', (float(v) for v in centroid), strict=True))),
+            centroid=_point(centroid),
             label_value=view.label_value,
             num_points=segment.num_points if segment is not None else 0,
             first_seen=to_time(track.first_seen), last_seen=to_time(track.last_seen),
@@ -214,8 +218,7 @@ class MarkerBook:
                 continue
             colour = _colour(DRAWN_PREDICATES[relation.predicate], 0.9)
             for end in (relation.subject, relation.object):
-                lines.points.append(Point(**dict(zip('xyz', (float(v) for v in centres[end]),
-                                                     strict=True))))
+                lines.points.append(_point(centres[end]))
                 lines.colors.append(colour)
         if lines.points:
             markers.append(lines)

@@ -12,11 +12,9 @@ import cv2
 from geometry_msgs.msg import TransformStamped
 import numpy as np
 import pytest
-from sensor_msgs.msg import CameraInfo, RegionOfInterest
 from std_msgs.msg import Header
 
 from vlm_seg_ros.conversions import (
-    array_to_pointcloud2,
     camera_info_to_model,
     pointcloud2_to_xyz,
     rigid_to_transform,
@@ -24,6 +22,7 @@ from vlm_seg_ros.conversions import (
 )
 from vlm_seg_ros.core.projection import project_points, visible_points
 from vlm_seg_ros.datasets import kitti
+from vlm_seg_ros.datasets.kitti_messages import KittiMessages, kitti_messages
 from vlm_seg_ros.errors import InvalidInputError
 
 FRAMES = ('000000', '000001', '000002')
@@ -51,22 +50,11 @@ def kitti_pixels(calib: kitti.KittiCalibration, xyz: np.ndarray) -> tuple[np.nda
         return projected[:, :2] / depth[:, None], depth
 
 
-def as_ros_messages(calib: kitti.KittiCalibration, scan: np.ndarray, width: int,
-                    height: int) -> tuple[object, CameraInfo, TransformStamped]:
-    """Publish the frame as a robot would: cloud, CameraInfo and a tf2 transform."""
-    points = np.zeros(len(scan), dtype=[('x', '<f4'), ('y', '<f4'), ('z', '<f4'),
-                                        ('intensity', '<f4')])
-    for column, name in enumerate(points.dtype.names):
-        points[name] = scan[:, column]
-    cloud = array_to_pointcloud2(points, Header(frame_id='velo_link'))
-    info = CameraInfo(header=Header(frame_id='camera_color_left'), width=width, height=height,
-                      distortion_model='plumb_bob', d=[0.0] * 5,
-                      k=calib.p2[:, :3].ravel().tolist(), r=calib.r0_rect.ravel().tolist(),
-                      p=calib.p2.ravel().tolist(), roi=RegionOfInterest())
-    transform = TransformStamped(header=Header(frame_id='camera_color_left'),
-                                 child_frame_id='velo_link',
-                                 transform=rigid_to_transform(calib.velo_to_cam))
-    return cloud, info, transform
+def tf_transform(messages: KittiMessages) -> TransformStamped:
+    """Return the extrinsic as tf2 carries it: camera <- LiDAR, in the messages' frames."""
+    return TransformStamped(header=Header(frame_id=messages.camera_info.header.frame_id),
+                            child_frame_id=messages.cloud.header.frame_id,
+                            transform=rigid_to_transform(messages.calibration.velo_to_cam))
 
 
 def test_reads_the_frames_as_documented(kitti_dir: Path) -> None:
@@ -87,11 +75,12 @@ def test_reads_the_frames_as_documented(kitti_dir: Path) -> None:
 def test_projection_through_ros_messages_matches_the_kitti_formula(kitti_dir: Path,
                                                                    frame: str) -> None:
     calib, scan, width, height = load(kitti_dir, frame)
-    cloud, info, transform = as_ros_messages(calib, scan, width, height)
+    # The frame as a robot publishes it: cloud and CameraInfo, plus a tf2 transform.
+    messages = kitti_messages(kitti_dir, frame)
 
-    camera = camera_info_to_model(info)
-    projection = project_points(pointcloud2_to_xyz(cloud), camera, rectified=True,
-                                transform=transform_to_rigid(transform))
+    camera = camera_info_to_model(messages.camera_info)
+    projection = project_points(pointcloud2_to_xyz(messages.cloud), camera, rectified=True,
+                                transform=transform_to_rigid(tf_transform(messages)))
 
     uv, depth = kitti_pixels(calib, scan[:, :3])
     u, v = uv.T
