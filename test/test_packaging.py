@@ -20,6 +20,8 @@ ROSDEP_KEYS = {
     'builtin_interfaces': 'builtin_interfaces',
     'cv2': 'python3-opencv',
     'geometry_msgs': 'geometry_msgs',
+    'huggingface_hub': 'python3-transformers-pip',
+    'PIL': 'python3-pil',
     'numpy': 'python3-numpy',
     'open3d': 'python3-open3d',
     'pypatchworkpp': 'python3-pypatchworkpp-pip',
@@ -29,6 +31,8 @@ ROSDEP_KEYS = {
     'sensor_msgs': 'sensor_msgs',
     'std_msgs': 'std_msgs',
     'tf2_ros': 'tf2_ros',
+    'torch': 'python3-torch',
+    'transformers': 'python3-transformers-pip',
     'visualization_msgs': 'visualization_msgs',
 }
 
@@ -41,7 +45,8 @@ def imported_top_level_modules(folder: Path) -> set[str]:
                 modules.update(alias.name.split('.')[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 modules.add(node.module.split('.')[0])
-    return modules - set(sys.stdlib_module_names) - {'vlm_seg_ros', '__future__'}
+    # sam2: Meta's package, an optional backend imported only when asked for.
+    return modules - set(sys.stdlib_module_names) - {'vlm_seg_ros', '__future__', 'sam2'}
 
 
 def test_package_xml_parses_with_catkin_pkg() -> None:

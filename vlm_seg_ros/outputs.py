@@ -90,28 +90,36 @@ def _vector(values: Iterable[float]) -> Vector3:
     return Vector3(x=x, y=y, z=z)
 
 
+# ObjectView.source -> SceneObject.source.
+SOURCES = {'lidar': SceneObject.SOURCE_LIDAR, 'both': SceneObject.SOURCE_BOTH,
+           'mask': SceneObject.SOURCE_MASK}
+
+
 def scene_graph(frame: SceneFrame, header: Header, image_header: Header | None, *,
                 object_points: bool) -> SceneGraph:
     """Build the SceneGraph of a frame (objects by track id, relations, description)."""
     graph = SceneGraph(header=header, image_header=image_header or Header(),
                        description=frame.description,
-                       description_stamp=header.stamp if frame.description else Time())
+                       description_stamp=to_time(frame.description_stamp)
+                       if frame.description else Time())
     for view in frame.objects:
         track, segment = view.track, view.segment
-        centroid = segment.centroid if segment is not None else track.box.center
+        centroid = (frame.points[view.indices].mean(axis=0) if view.indices.size
+                    else track.box.center)
         message = SceneObject(
             id=track.id, label=track.label, label_confidence=float(track.label_confidence),
+            caption=view.caption,
             box_center=_pose(track.box), box_size=_vector(track.box.size),
             centroid=_point(centroid),
             label_value=view.label_value,
-            num_points=segment.num_points if segment is not None else 0,
+            num_points=len(view.indices),
             first_seen=to_time(track.first_seen), last_seen=to_time(track.last_seen),
-            observations=track.observations, source=SceneObject.SOURCE_LIDAR)
+            observations=track.observations, source=SOURCES[view.source])
         if view.image_box is not None:
             x, y, w, h = view.image_box
             message.image_box = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
         if object_points and segment is not None:
-            message.points = xyz_to_pointcloud2(frame.points[segment.indices], header)
+            message.points = xyz_to_pointcloud2(frame.points[view.indices], header)
         graph.objects.append(message)
     graph.relations = [
         SceneRelation(subject_id=r.subject, predicate=r.predicate, object_id=r.object,
@@ -144,17 +152,17 @@ def object_cloud(frame: SceneFrame, header: Header) -> PointCloud2:
     ``instance`` is the track id; ``label`` the object's value in ``~/labels`` (0 when it is
     not in the image); ``rgb`` its colour (the same as in the overlay and markers).
     """
-    parts = [(view, view.segment) for view in frame.objects if view.segment is not None]
-    count = sum(segment.num_points for _, segment in parts)
+    parts = [view for view in frame.objects if view.indices.size]
+    count = sum(view.indices.size for view in parts)
     cloud = np.zeros(count, dtype=OBJECT_CLOUD_DTYPE)
     start = 0
-    for view, segment in parts:
-        rows = slice(start, start + segment.num_points)
-        xyz = frame.points[segment.indices]
+    for view in parts:
+        rows = slice(start, start + view.indices.size)
+        xyz = frame.points[view.indices]
         cloud['x'][rows], cloud['y'][rows], cloud['z'][rows] = xyz.T
         cloud['instance'][rows] = view.track.id
         cloud['label'][rows] = view.label_value
-        start += segment.num_points
+        start += view.indices.size
     cloud['rgb'] = pack_rgb(colours_of(cloud['instance']))
     return array_to_pointcloud2(cloud, header, is_dense=True)
 

@@ -3,13 +3,16 @@
 :class:`ScenePipeline` moves the scan into the output frame, runs the geometry pipeline
 (segment, track, relate), projects every tracked object into the camera image (with the
 nearest-depth occlusion test) and renders what a person looks at: a per-pixel instance label
-image, the camera overlay and a one-paragraph summary. Until a segmentation model refines them
-(SAM, a later layer), an object's image mask is the convex hull of its visible projected
-points, painted far to near so that a closer object covers a farther one.
+image, the camera overlay and a one-paragraph summary. An object's image mask is the mask a
+segmentation model gave its track (moved to the track's current image box; see
+:mod:`vlm_seg_ros.core.semantics`), which also refines its points, or else the convex hull of
+its visible projected points. Masks are painted far to near, so a closer object covers a
+farther one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 import time
 
@@ -24,6 +27,14 @@ from vlm_seg_ros.core.projection import nearest_depth_image, project_points, vis
 from vlm_seg_ros.core.relations import RelationConfig
 from vlm_seg_ros.core.render import OverlayBox, describe, draw_overlay
 from vlm_seg_ros.core.segmentation import SegmentationConfig, SegmentedObject
+from vlm_seg_ros.core.semantics import (
+    LabelConfig,
+    MaskConfig,
+    PromptConfig,
+    TrackMask,
+    refine_points,
+    warp_mask,
+)
 from vlm_seg_ros.core.tracking import Track, TrackerConfig
 from vlm_seg_ros.core.transforms import RigidTransform, as_points
 
@@ -58,6 +69,9 @@ class SceneConfig:
     tracking: TrackerConfig = field(default_factory=TrackerConfig)
     relations: RelationConfig = field(default_factory=RelationConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
+    masks: MaskConfig = field(default_factory=MaskConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    prompts: PromptConfig = field(default_factory=PromptConfig)
 
     @property
     def geometry(self) -> GeometryConfig:
@@ -90,8 +104,14 @@ class ObjectView:
     Attributes:
         track: the track (id, box, label votes, age).
         segment: the scan's object matched to the track; None while it coasts.
-        image_box: ``(x, y, width, height)`` pixels of its visible points; None when unseen.
+        image_box: ``(x, y, width, height)`` pixels of its mask; None when unseen.
         label_value: its value in the label image, 0 when unseen.
+        indices: its points in the scan: the segment's, refined by a mask when it has one;
+            empty while it coasts.
+        source: ``'lidar'`` (a cluster), or ``'both'`` (a cluster refined by an image mask).
+        lidar_box: ``(x, y, width, height)`` pixels of its visible LiDAR points (the box
+            prompt and the reference a mask is stored with); None when unseen.
+        caption: a short caption from the vision-language model, '' until there is one.
 
     """
 
@@ -99,6 +119,11 @@ class ObjectView:
     segment: SegmentedObject | None
     image_box: tuple[int, int, int, int] | None
     label_value: int
+    indices: npt.NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64))
+    source: str = 'lidar'
+    lidar_box: tuple[int, int, int, int] | None = None
+    caption: str = ''
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,10 +137,13 @@ class SceneFrame:
         labels: (H, W) uint16 instance label image, 0 = none; None without a camera.
         overlay: (H, W, 3) uint8 RGB camera image with masks, boxes and captions; None
             without a camera (or when not asked for).
-        description: one paragraph about the scene from geometry.
+        description: one paragraph about the scene: from geometry, or the latest from the
+            vision-language model (see ``description_stamp``).
         relation_evidence: per ``(subject, predicate, object)`` of this frame's relations,
             the number of consecutive frames that had it.
         timings: seconds per stage (geometry stages, ``transform``, ``project``, ``render``).
+        stamp: the scan's stamp, seconds.
+        description_stamp: stamp of the frame ``description`` describes.
 
     """
 
@@ -127,6 +155,8 @@ class SceneFrame:
     description: str
     relation_evidence: dict[tuple[int, str, int], int]
     timings: dict[str, float]
+    stamp: float = 0.0
+    description_stamp: float = 0.0
 
 
 def label_value_of(object_id: int) -> int:
@@ -152,7 +182,9 @@ class ScenePipeline:
                 lidar_to_target: RigidTransform | None = None,
                 camera: CameraView | None = None,
                 intensity: npt.ArrayLike | None = None,
-                render_overlay: bool = True) -> SceneFrame:
+                render_overlay: bool = True,
+                masks: Mapping[int, TrackMask] | None = None,
+                captions: Mapping[int, str] | None = None) -> SceneFrame:
         """Run the pipeline on one frame.
 
         Args:
@@ -163,6 +195,8 @@ class ScenePipeline:
             camera: the synchronised image with its calibration and extrinsics, if any.
             intensity: (N,) intensities (for the ground reflection filter).
             render_overlay: draw the overlay image (skip it when nobody listens).
+            masks: the latest model mask of each track id (used while ``masks.max_age``).
+            captions: the vision-language model's caption of each track id.
 
         Raises:
             InvalidInputError: if ``points`` is not (N, 3) numbers.
@@ -184,15 +218,16 @@ class ScenePipeline:
         timings.update(frame.timings)
 
         labels = overlay = None
-        boxes: dict[int, tuple[int, int, int, int]] = {}
+        painted: dict[int, _Painted] = {}
         if camera is not None:
             start = time.perf_counter()
-            labels, boxes = self._paint_labels(lidar, frame, camera)
+            labels, painted = self._paint_labels(lidar, target, frame, camera, stamp,
+                                                 masks or {})
             timings['project'] = time.perf_counter() - start
-        objects = tuple(
-            ObjectView(track, frame.object_of(track), boxes.get(track.id),
-                       label_value_of(track.id) if track.id in boxes else 0)
-            for track in frame.tracks)
+        captions = captions or {}
+        objects = tuple(self._view(track, frame.object_of(track), painted.get(track.id),
+                                   captions.get(track.id, ''))
+                        for track in frame.tracks)
         start = time.perf_counter()
         if camera is not None and labels is not None and render_overlay:
             overlay = draw_overlay(camera.image, labels, [
@@ -207,14 +242,28 @@ class ScenePipeline:
             key: self._evidence.get(key, 0) + 1
             for key in ((r.subject, r.predicate, r.object) for r in frame.relations)}
         return SceneFrame(target, frame, objects, labels, overlay, description,
-                          dict(self._evidence), timings)
+                          dict(self._evidence), timings, stamp, stamp)
 
-    def _paint_labels(self, lidar: npt.NDArray[np.floating], frame: GeometryFrame,
-                      camera: CameraView) -> tuple[npt.NDArray[np.uint16],
-                                                   dict[int, tuple[int, int, int, int]]]:
+    @staticmethod
+    def _view(track: Track, segment: SegmentedObject | None, painted: _Painted | None,
+              caption: str) -> ObjectView:
+        indices = segment.indices if segment is not None else np.zeros(0, dtype=np.int64)
+        if painted is None:
+            return ObjectView(track, segment, None, 0, indices, caption=caption)
+        if painted.indices is not None:
+            indices = painted.indices
+        return ObjectView(track, segment, painted.image_box, label_value_of(track.id),
+                          indices, 'both' if painted.indices is not None else 'lidar',
+                          painted.lidar_box, caption)
+
+    def _paint_labels(self, lidar: npt.NDArray[np.floating], target: npt.NDArray[np.float32],
+                      frame: GeometryFrame, camera: CameraView, stamp: float,
+                      masks: Mapping[int, TrackMask]) -> tuple[npt.NDArray[np.uint16],
+                                                               dict[int, _Painted]]:
         config = self.config.camera
         model = camera.camera
-        labels = np.zeros((model.image_height, model.image_width), dtype=np.uint16)
+        size = (model.image_height, model.image_width)
+        labels = np.zeros(size, dtype=np.uint16)
         projection = project_points(lidar, model, rectified=config.rectified,
                                     transform=camera.lidar_to_camera)
         depth_image = nearest_depth_image(projection, radius=config.occlusion_radius)
@@ -222,21 +271,64 @@ class ScenePipeline:
         # Per input point: its row in the projection if visible, else -1.
         row = np.full(projection.num_points, -1, dtype=np.int64)
         row[projection.indices[visible]] = np.flatnonzero(visible)
-        painted: list[tuple[float, int, npt.NDArray[np.int32]]] = []
+        layers: list[tuple[float, int, npt.NDArray[np.bool_] | None,
+                           npt.NDArray[np.int32], _Painted]] = []
         for track in frame.tracks:
             segment = frame.object_of(track)
             if segment is None:
                 continue
             rows = row[segment.indices]
-            rows = rows[rows >= 0]
-            if rows.size < config.min_pixels:
+            seen = rows >= 0
+            if np.count_nonzero(seen) < config.min_pixels:
                 continue
-            painted.append((float(np.median(projection.depth[rows])), track.id,
-                            projection.pixels[rows]))
-        boxes: dict[int, tuple[int, int, int, int]] = {}
-        for _, track_id, pixels in sorted(painted, key=lambda p: -p[0]):
-            hull = cv2.convexHull(pixels.reshape(-1, 1, 2))
-            cv2.fillConvexPoly(labels, hull, label_value_of(track_id))
+            pixels = projection.pixels[rows[seen]]
             x, y, w, h = cv2.boundingRect(pixels.reshape(-1, 1, 2))
-            boxes[track_id] = (int(x), int(y), int(w), int(h))
-        return labels, boxes
+            lidar_box = (int(x), int(y), int(w), int(h))
+            mask, refined = self._apply_mask(masks.get(track.id), stamp, lidar_box, size,
+                                             segment, target, rows, projection.pixels)
+            depth = float(np.median(projection.depth[rows[seen]]))
+            layers.append((depth, track.id, mask, pixels,
+                           _Painted(lidar_box, lidar_box, refined)))
+        painted: dict[int, _Painted] = {}
+        for _, track_id, mask, pixels, info in sorted(layers, key=lambda p: -p[0]):
+            value = label_value_of(track_id)
+            if mask is not None:
+                labels[mask] = value
+                x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+                info = _Painted((int(x), int(y), int(w), int(h)), info.lidar_box, info.indices)
+            else:
+                cv2.fillConvexPoly(labels, cv2.convexHull(pixels.reshape(-1, 1, 2)), value)
+            painted[track_id] = info
+        return labels, painted
+
+    def _apply_mask(self, mask: TrackMask | None, stamp: float,
+                    lidar_box: tuple[int, int, int, int], size: tuple[int, int],
+                    segment: SegmentedObject, target: npt.NDArray[np.float32],
+                    rows: npt.NDArray[np.int64], pixels: npt.NDArray[np.int32]
+                    ) -> tuple[npt.NDArray[np.bool_] | None, npt.NDArray[np.int64] | None]:
+        """Return a track's mask moved to this frame and the points it keeps, or Nones.
+
+        ``rows`` are the segment points' rows in the projection (-1: not visible).
+        """
+        config = self.config.masks
+        if mask is None or not 0 <= stamp - mask.stamp <= config.max_age:
+            return None, None
+        full = warp_mask(mask, lidar_box, size)
+        if full is None:
+            return None, None
+        seen = rows >= 0
+        segment_pixels = np.zeros((segment.num_points, 2), dtype=np.int64)
+        segment_pixels[seen] = pixels[rows[seen]]
+        kept = refine_points(target[segment.indices], segment_pixels, seen, full,
+                             erosion=config.erosion,
+                             tolerance=self.config.segmentation.cluster_tolerance)
+        if kept.size == 0 or kept.size < config.min_keep * segment.num_points:
+            return None, None
+        return full, segment.indices[kept]
+
+
+@dataclass(frozen=True)
+class _Painted:
+    image_box: tuple[int, int, int, int]
+    lidar_box: tuple[int, int, int, int]
+    indices: npt.NDArray[np.int64] | None  # refined by a mask; None: not refined

@@ -1,10 +1,11 @@
 """perception_node's parameters: one config tree, declared with descriptions and ranges.
 
 Every tunable is a field of :class:`PerceptionConfig` (the core's ``segmentation.*``,
-``tracking.*``, ``relations.*`` and ``camera.*`` plus the node's ``sync.*``, ``outputs.*``,
-``target_frame``, ``tf_timeout`` and ``autostart``), so the names, defaults, descriptions and
-ranges a user sees in ``ros2 param describe`` are those of the code that uses them. The one
-non-scalar parameter, ``lidar_to_camera``, is declared beside them.
+``tracking.*``, ``relations.*``, ``camera.*``, ``masks.*``, ``labels.*`` and ``prompts.*``,
+the models' ``models.*``, plus the node's ``sync.*``, ``outputs.*``, ``target_frame``,
+``tf_timeout`` and ``autostart``), so the names, defaults, descriptions and ranges a user
+sees in ``ros2 param describe`` are those of the code that uses them. The one non-scalar
+parameter, ``lidar_to_camera``, is declared beside them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from vlm_seg_ros.core.scene import SceneConfig
 from vlm_seg_ros.core.sync import SyncConfig
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError
+from vlm_seg_ros.models.loading import ModelConfig
 from vlm_seg_ros.outputs import OutputConfig
 
 
@@ -46,6 +48,7 @@ class PerceptionConfig(SceneConfig):
         '(e.g. from a lifecycle manager)')
     sync: SyncConfig = field(default_factory=SyncConfig)
     outputs: OutputConfig = field(default_factory=OutputConfig)
+    models: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:
         """Check the node's own tunables (the nested configs check theirs)."""

@@ -5,12 +5,18 @@ Subscribes (relative names, remappable; sensor-data QoS, overridable with the st
 (Image) and ``camera_info`` (CameraInfo), synchronised by approximate time.
 
 Publishes under ``~/``: ``scene_graph``, ``scene_graph/json``, ``objects/cloud``,
-``obstacles``, ``markers``, ``labels``, ``overlay``, ``description`` (see README).
+``obstacles``, ``markers``, ``labels``, ``overlay``, ``description`` (see README). Serves
+``~/ask`` (vlm_seg_ros/srv/Ask: a question about the latest image to the vision-language
+model) and takes prompts on ``~/prompts/text`` (String, comma-separated phrases for SAM 3),
+``~/prompts/point`` (PointStamped, e.g. RViz's Publish Point tool) and ``~/prompts/box``
+(RegionOfInterest, pixels).
 
 A lifecycle node: configure reads the parameters and creates the topics, activate starts
 processing; with ``autostart`` (the default) both happen on start. Frames are processed on a
 worker thread, newest first: while one is processed, a newer frame replaces the one waiting,
-so the node never falls behind its sensors (replaced frames are counted).
+so the node never falls behind its sensors (replaced frames are counted). Models run beside it
+on their own workers (:class:`~vlm_seg_ros.models.engine.SemanticEngine`); their results
+attach to track ids on later frames, and a missing or failing model leaves geometry running.
 """
 
 from __future__ import annotations
@@ -19,24 +25,31 @@ from collections import Counter
 import copy
 from typing import Any
 
+from geometry_msgs.msg import PointStamped
+import numpy as np
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock
 from rclpy.clock_type import ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from std_msgs.msg import Header
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, RegionOfInterest
+from std_msgs.msg import Header, String
 
+from vlm_seg_ros.core.projection import project_points
 from vlm_seg_ros.core.scene import ScenePipeline
 from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer
 from vlm_seg_ros.core.worker import LatestOnlyWorker
 from vlm_seg_ros.errors import InvalidInputError
+from vlm_seg_ros.models.engine import ModelUnavailableError, SemanticEngine
 from vlm_seg_ros.nodes import parameters, run
 from vlm_seg_ros.nodes.extrinsics import Extrinsics
 from vlm_seg_ros.nodes.frames import FrameInputs, SilenceReport, decode_frame
 from vlm_seg_ros.nodes.publishers import Publishers
+from vlm_seg_ros.outputs import to_time
+from vlm_seg_ros.srv import Ask
 
 NODE_NAME = 'perception'
 INPUTS = ('points', 'image', 'camera_info')
@@ -85,6 +98,19 @@ class PerceptionNode(LifecycleNode):
             for index, name in enumerate(names)]
         self.worker: LatestOnlyWorker[tuple[object, ...]] = LatestOnlyWorker(
             self._process, on_error=self._on_error, name='perception_frames')
+        self.engine = SemanticEngine(config.models, config, log=self._log)
+        self.engine.start()
+        self._clicks: list[PointStamped] = []
+        side = MutuallyExclusiveCallbackGroup()  # questions take seconds: not on the frame path
+        self.ask_service = self.create_service(Ask, '~/ask', self._on_ask, callback_group=side)
+        self.prompt_subs = [
+            self.create_subscription(String, '~/prompts/text',
+                                     lambda msg: self.engine.set_prompts(msg.data), 10),
+            self.create_subscription(PointStamped, '~/prompts/point', self._clicks.append, 10),
+            self.create_subscription(
+                RegionOfInterest, '~/prompts/box',
+                lambda r: self.engine.add_box_prompt(
+                    (r.x_offset, r.y_offset, r.width, r.height)), 10)]
         self.silence = SilenceReport(self, self.subs)
         self.report_timer = self.create_timer(
             5.0, self._report, clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -125,7 +151,9 @@ class PerceptionNode(LifecycleNode):
             return
         self._active = self._configured = False
         self.worker.stop()
-        for sub in self.subs:
+        self.engine.stop()
+        self.destroy_service(self.ask_service)
+        for sub in self.subs + self.prompt_subs:
             self.destroy_subscription(sub)
         self.destroy_timer(self.report_timer)
         self.publishers_.destroy()
@@ -155,13 +183,71 @@ class PerceptionNode(LifecycleNode):
         self._run(inputs)
 
     def _run(self, inputs: FrameInputs) -> None:
-        frame = self.scene.process(
+        scene, engine = self.scene, self.engine
+        engine.apply(scene.geometry.tracker.tracks, inputs.stamp)
+        frame = scene.process(
             inputs.points, inputs.stamp, lidar_to_target=inputs.lidar_to_target,
             camera=inputs.camera, intensity=inputs.intensity,
-            render_overlay=self.publishers_.wanted('overlay'))
+            render_overlay=self.publishers_.wanted('overlay'), masks=engine.masks,
+            captions=engine.captions())
+        frame = engine.finish(frame)
         if self._active:
             self.publishers_.publish(frame, inputs.header, inputs.image_header)
             self.silence.processed()
+        if inputs.camera is not None:
+            self._project_clicks(inputs)
+            engine.observe(frame, inputs.camera.image)
+
+    def _project_clicks(self, inputs: FrameInputs) -> None:
+        """Turn RViz clicks (in the graph's frame) into point prompts on this image."""
+        clicks, self._clicks[:] = list(self._clicks), []
+        camera = inputs.camera
+        assert camera is not None
+        frame = inputs.header.frame_id
+        for click in clicks:
+            if click.header.frame_id != frame:
+                self._warn_throttled(
+                    f'ignored a point prompt in frame {click.header.frame_id!r}: point '
+                    f'prompts must be in the graph frame {frame!r}')
+                continue
+            point = np.array([[click.point.x, click.point.y, click.point.z]])
+            lidar = inputs.lidar_to_target.inverse().apply(point)
+            projection = project_points(lidar, camera.camera,
+                                        rectified=self.config.camera.rectified,
+                                        transform=camera.lidar_to_camera)
+            if projection.num_points == 0:
+                self._warn_throttled('ignored a point prompt outside the camera image')
+                continue
+            u, v = projection.pixels[0]
+            self.engine.add_point_prompt(float(u), float(v))
+
+    def _on_ask(self, request: Ask.Request, response: Ask.Response) -> Ask.Response:
+        if not self._configured:
+            response.message = 'the node is not configured'
+            return response
+        if not request.question.strip():
+            response.message = 'the question is empty'
+            return response
+        try:
+            response.answer, stamp = self.engine.ask(request.question)
+        except ModelUnavailableError as exc:
+            response.message = str(exc)
+            return response
+        except Exception as exc:  # noqa: BLE001 - a failing model is an answer, not a crash
+            response.message = f'the model failed: {type(exc).__name__}: {exc}'
+            return response
+        response.success, response.stamp = True, to_time(stamp)
+        return response
+
+    def _log(self, level: str, text: str) -> None:
+        # One call site per severity: rclpy refuses to change a call site's severity.
+        logger = self.get_logger()
+        if level == 'error':
+            logger.error(text)
+        elif level == 'warn':
+            logger.warning(text)
+        else:
+            logger.info(text)
 
     def _on_error(self, messages: tuple[object, ...], exc: BaseException) -> None:
         self.drops['error'] += 1
@@ -185,10 +271,15 @@ class PerceptionNode(LifecycleNode):
             if config.geometry != self.config.geometry or config.camera != self.config.camera:
                 self.scene = ScenePipeline(config)
                 self.get_logger().info('segmentation/tracking parameters changed: tracks restart')
+            elif config != self.config:
+                self.scene.config = config  # masks.*, labels.*: read on every frame
+            if config.prompts != self.config.prompts:
+                self.engine.set_prompts(config.prompts.text)
             self.config, self.static_extrinsic = config, extrinsic
         return SetParametersResult(successful=True)
 
 
 def main(args: list[str] | None = None) -> None:
     """Run the node until Ctrl-C or ROS shutdown."""
-    run(PerceptionNode, args)
+    # Two threads: the ~/ask service (seconds on a CPU) runs beside the sensor callbacks.
+    run(PerceptionNode, args, threads=2)

@@ -1,0 +1,169 @@
+"""SemanticEngine: models beside the scene pipeline, results on the right track ids."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+import time
+
+import numpy as np
+import pytest
+
+from vlm_seg_ros.core.boxes import OrientedBox
+from vlm_seg_ros.core.camera import CameraModel
+from vlm_seg_ros.core.scene import CameraView, SceneConfig, SceneFrame, ScenePipeline
+from vlm_seg_ros.core.semantics import LabelConfig, PromptConfig
+from vlm_seg_ros.core.transforms import RigidTransform
+from vlm_seg_ros.datasets.synthetic import scan
+from vlm_seg_ros.models.base import Naming
+from vlm_seg_ros.models.engine import ModelUnavailableError, SemanticEngine
+from vlm_seg_ros.models.loading import ModelConfig
+
+K = np.array([[500.0, 0.0, 319.5], [0.0, 500.0, 239.5], [0.0, 0.0, 1.0]])
+CAMERA = CameraModel(width=640, height=480, k=K, d=np.zeros(5), r=np.eye(3),
+                     p=np.c_[K, np.zeros(3)])
+LIDAR_TO_CAMERA = RigidTransform(np.array([[0.0, -1, 0], [0, 0, -1], [1, 0, 0]]), np.zeros(3))
+PERSON = OrientedBox(np.array([8.0, 1.5, -1.73 + 0.9]), np.array([0.6, 0.6, 1.8]), 0.0)
+CRATE = OrientedBox(np.array([7.0, -1.5, -1.73 + 0.5]), np.array([1.0, 1.0, 1.0]), 0.0)
+OFF = ModelConfig(segmenter='', describer='', text_segmenter='')
+
+
+@dataclass
+class Log:
+    lines: list[tuple[str, str]] = field(default_factory=list)
+
+    def __call__(self, level: str, text: str) -> None:
+        self.lines.append((level, text))
+
+
+class ColourNamer:
+    """A describer that names a crop by the colour at its centre (deterministic bookkeeping)."""
+
+    name, device = 'colour-namer', 'cpu'
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.crops = 0
+
+    def name_objects(self, crops: Sequence[np.ndarray]) -> list[Naming]:
+        if self.fail:
+            raise RuntimeError('CUDA out of memory (simulated)')
+        self.crops += len(crops)
+        names = []
+        for crop in crops:
+            r, g, b = crop[crop.shape[0] // 2, crop.shape[1] // 2]
+            names.append(Naming('red thing' if r > b else 'blue thing', 0.8, 'a caption'))
+        return names
+
+    def describe(self, image: np.ndarray) -> str:
+        return 'a scene'
+
+    def answer(self, image: np.ndarray, question: str) -> str:
+        return f'you asked: {question}'
+
+
+def run_frames(engine: SemanticEngine, frames: int, *, paint: bool = False,
+               settle: bool = False) -> tuple[ScenePipeline, list[SceneFrame]]:
+    """Run frames at 10 Hz stamps; ``settle``: let the workers finish before the next one."""
+    points, _ = scan([PERSON, CRATE])
+    pipeline = ScenePipeline(engine.scene)
+    image = np.full((480, 640, 3), 90, np.uint8)
+    results = []
+    for k in range(frames):
+        stamp = 0.1 * k
+        engine.apply(pipeline.geometry.tracker.tracks, stamp)
+        frame = pipeline.process(points, stamp, camera=CameraView(image, CAMERA, LIDAR_TO_CAMERA),
+                                 masks=engine.masks, captions=engine.captions())
+        frame = engine.finish(frame)
+        if paint:  # the person's pixels red, the crate's blue
+            image = np.full((480, 640, 3), 90, np.uint8)
+            for view in frame.objects:
+                if view.lidar_box is not None:
+                    x, y, w, h = view.lidar_box
+                    red = view.track.box.center[1] > 0
+                    image[y:y + h, x:x + w] = (220, 30, 30) if red else (30, 30, 220)
+        engine.observe(frame, image)
+        results.append(frame)
+        start = time.monotonic()
+        while settle and not engine.idle() and time.monotonic() - start < 60:
+            time.sleep(0.01)
+    return pipeline, results
+
+
+def test_labels_and_captions_land_on_the_right_track_ids_once_per_track() -> None:
+    engine = SemanticEngine(OFF, SceneConfig(labels=LabelConfig(scene_period=0.5)), log=Log(),
+                            inline=True)
+    namer = ColourNamer()
+    engine.describer.backend, engine.describer.state = namer, 'loaded'
+    pipeline, frames = run_frames(engine, 12, paint=True)
+    views = {v.track.id: v for v in frames[-1].objects if v.lidar_box is not None}
+    assert len(views) == 2
+    for view in views.values():
+        expected = 'red thing' if view.track.box.center[1] > 0 else 'blue thing'
+        assert view.track.label == expected
+        assert view.caption == 'a caption'
+    # Each track was named once (on the first painted frame), not once per frame.
+    assert namer.crops == 2 == engine.counters['crops_named']
+    assert frames[-1].description == 'a scene'
+    assert engine.counters['descriptions'] == 3  # at 0.0, 0.5 and 1.0 s: every 0.5 s
+    assert engine.ask('what is red?')[0] == 'you asked: what is red?'
+
+
+def test_a_failing_model_is_switched_off_and_the_frames_go_on() -> None:
+    log = Log()
+    engine = SemanticEngine(OFF, SceneConfig(), log=log, inline=True)
+    engine.describer.backend, engine.describer.state = ColourNamer(fail=True), 'loaded'
+    _, frames = run_frames(engine, 8, paint=True)
+    assert len(frames[-1].objects) >= 2  # geometry went on
+    assert engine.describer.state == 'failed'
+    assert 'out of memory' in engine.status()['describer']
+    assert any(level == 'error' and 'switched off' in text for level, text in log.lines)
+    with pytest.raises(ModelUnavailableError, match='failed'):
+        engine.ask('anything?')
+
+
+def test_missing_models_leave_geometry_only_and_say_how_to_fetch_them(tmp_path, monkeypatch
+                                                                       ) -> None:
+    monkeypatch.setenv('HF_HUB_CACHE', str(tmp_path))
+    log = Log()
+    engine = SemanticEngine(ModelConfig(), SceneConfig(), log=log)
+    engine.start(wait=True)
+    assert engine.segmenter.state == engine.describer.state == 'missing'
+    assert engine.text_segmenter.state == 'disabled'  # no text prompts: SAM 3 not loaded
+    warnings = [text for level, text in log.lines if level == 'warn']
+    assert len(warnings) == 2 and all('download-models' in text for text in warnings)
+    assert 'facebook/sam2.1-hiera-tiny' in warnings[0]
+    _, frames = run_frames(engine, 3)
+    assert frames[-1].objects and all(o.source == 'lidar' for o in frames[-1].objects)
+    with pytest.raises(ModelUnavailableError, match='missing'):
+        engine.ask('anything?')
+    engine.stop()
+
+
+def test_real_tiny_models_mask_name_and_answer_through_the_workers(
+        sam2_dir: Path, sam3_dir: Path, vlm_dir: Path) -> None:
+    config = ModelConfig(segmenter=str(sam2_dir), text_segmenter=str(sam3_dir),
+                         describer=str(vlm_dir))
+    scene = SceneConfig(prompts=PromptConfig(text='chair'))
+    log = Log()
+    engine = SemanticEngine(config, scene, log=log)
+    engine.start(wait=True)
+    assert all(status.startswith('loaded') for status in engine.status().values()), log.lines
+    pipeline, frames = run_frames(engine, 4, settle=True)
+    engine.apply(pipeline.geometry.tracker.tracks, 0.4)
+    visible = {v.track.id: v.lidar_box for v in frames[-1].objects if v.lidar_box is not None}
+    assert len(visible) == 2
+    # Frames 1-3 have both tracks: one encoding each, decoding both box prompts.
+    assert engine.counters['mask_jobs'] == 4
+    assert engine.counters['encodings'] == 3
+    assert engine.counters['box_prompts'] == 2 * 3
+    # Masks are stored under the ids of the tracks they were prompted by, with their boxes.
+    for track_id, mask in engine.masks.items():
+        assert track_id in visible and mask.reference == visible[track_id]
+    assert set(engine.policy.labelled) == set(visible)
+    answer, stamp = engine.ask('What is in front of the robot?')
+    assert isinstance(answer, str) and stamp == pytest.approx(0.3)
+    # SAM 3 ran on every frame with the text prompt (random weights: matches are chance).
+    assert engine.text_segmenter.backend.encodings == 4
+    engine.stop()

@@ -1,0 +1,96 @@
+"""SAM 2 / SAM 3 image pre- and post-processing, as their transformers processors do it.
+
+transformers' ``Sam2ImageProcessor`` and ``Sam3ImageProcessor`` need torchvision, which has no
+CPU build for the pinned torch, so this small module does the same documented steps with torch
+alone: resize the RGB image to the model's square input size (bilinear, antialiased), rescale
+by 1/255, normalise with the checkpoint's mean and std; scale prompt coordinates from the
+image to the input size per axis (``Sam2Processor._normalize_coordinates``); upsample mask
+logits bilinearly (``align_corners=False``) to the image size and threshold them
+(``post_process_masks``). Sizes, mean and std are read from the checkpoint's
+``preprocessor_config.json`` when it has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F  # noqa: N812 - torch's own convention
+
+from vlm_seg_ros.errors import InvalidInputError
+
+IMAGENET_DEFAULT = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # SAM 2
+IMAGENET_STANDARD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # SAM 3
+
+
+@dataclass(frozen=True)
+class SamPreprocessing:
+    """Input size and normalisation of one SAM checkpoint."""
+
+    height: int
+    width: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    rescale: float = 1 / 255
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, *, size: int,
+                        normalisation: tuple[tuple[float, ...], tuple[float, ...]]
+                        ) -> SamPreprocessing:
+        """Read ``preprocessor_config.json`` in ``path``; missing keys take the defaults."""
+        config: dict[str, Any] = {}
+        file = path / 'preprocessor_config.json'
+        if file.is_file():
+            config = json.loads(file.read_text())
+        dims = config.get('size') or {}
+        mean = config.get('image_mean') or normalisation[0]
+        std = config.get('image_std') or normalisation[1]
+        return cls(int(dims.get('height', size)), int(dims.get('width', size)),
+                   (float(mean[0]), float(mean[1]), float(mean[2])),
+                   (float(std[0]), float(std[1]), float(std[2])),
+                   float(config.get('rescale_factor', 1 / 255)))
+
+    def pixel_values(self, image: npt.NDArray[np.uint8], *, device: str,
+                     dtype: torch.dtype) -> torch.Tensor:
+        """Return the (1, 3, height, width) model input for an (H, W, 3) uint8 RGB image."""
+        check_image(image)
+        tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+        tensor = tensor.permute(2, 0, 1)[None].float()
+        tensor = F.interpolate(tensor, size=(self.height, self.width), mode='bilinear',
+                               align_corners=False, antialias=True)
+        mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
+        return ((tensor * self.rescale - mean) / std).to(dtype)
+
+    def scale_xy(self, coords: npt.ArrayLike, image_size: tuple[int, int]) -> torch.Tensor:
+        """Scale ``(..., 2k)`` pixel coordinates (x, y, x, y, ...) to the input size."""
+        values = torch.as_tensor(np.asarray(coords, dtype=np.float32))
+        height, width = image_size
+        scale = torch.tensor([self.width / width, self.height / height])
+        shape = values.shape
+        return (values.reshape(-1, 2) * scale).reshape(shape)
+
+
+def upsample_masks(logits: torch.Tensor, image_size: tuple[int, int],
+                   threshold: float = 0.0) -> npt.NDArray[np.bool_]:
+    """Return (N, H, W) bool masks from (N, h, w) mask logits (or probabilities)."""
+    if logits.shape[0] == 0:
+        return np.zeros((0, *image_size), dtype=bool)
+    masks = F.interpolate(logits[:, None].float(), size=image_size, mode='bilinear',
+                          align_corners=False)[:, 0]
+    return (masks > threshold).cpu().numpy()
+
+
+def check_image(image: object) -> None:
+    """Raise InvalidInputError unless ``image`` is an (H, W, 3) uint8 array, H, W >= 2."""
+    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+            and image.shape[2] == 3 and image.shape[0] >= 2 and image.shape[1] >= 2):
+        shape = getattr(image, 'shape', None)
+        dtype = getattr(image, 'dtype', type(image).__name__)
+        msg = f'expected an (H, W, 3) uint8 RGB image of at least 2x2, got {shape} {dtype}'
+        raise InvalidInputError(msg)
