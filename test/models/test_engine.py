@@ -31,9 +31,12 @@ OFF = ModelConfig(segmenter='', describer='', text_segmenter='')
 
 @dataclass
 class Log:
+    """Collects ``log(level, text)`` calls."""
+
     lines: list[tuple[str, str]] = field(default_factory=list)
 
     def __call__(self, level: str, text: str) -> None:
+        """Record one line."""
         self.lines.append((level, text))
 
 
@@ -47,6 +50,7 @@ class ColourNamer:
         self.crops = 0
 
     def name_objects(self, crops: Sequence[np.ndarray]) -> list[Naming]:
+        """Name each crop by its centre pixel, or fail like a GPU out of memory."""
         if self.fail:
             raise RuntimeError('CUDA out of memory (simulated)')
         self.crops += len(crops)
@@ -57,9 +61,11 @@ class ColourNamer:
         return names
 
     def describe(self, image: np.ndarray) -> str:
+        """Describe any image the same way."""
         return 'a scene'
 
     def answer(self, image: np.ndarray, question: str) -> str:
+        """Echo the question."""
         return f'you asked: {question}'
 
 
