@@ -31,6 +31,7 @@ setup(
     entry_points={
         'console_scripts': [
             'perception_node = vlm_seg_ros.nodes.perception_node:main',
+            'download-models = vlm_seg_ros.download_models:cli',
         ],
     },
 )

@@ -34,6 +34,7 @@ ROSDEP_KEYS = {
     'torch': 'python3-torch',
     'transformers': 'python3-transformers-pip',
     'visualization_msgs': 'visualization_msgs',
+    'yaml': 'python3-yaml',
 }
 
 

@@ -129,11 +129,9 @@ def test_a_failing_model_is_switched_off_and_the_frames_go_on() -> None:
         engine.ask('anything?')
 
 
-def test_missing_models_leave_geometry_only_and_say_how_to_fetch_them(tmp_path, monkeypatch
-                                                                       ) -> None:
-    monkeypatch.setenv('HF_HUB_CACHE', str(tmp_path))
+def test_missing_models_leave_geometry_only_and_say_how_to_fetch_them(tmp_path: Path) -> None:
     log = Log()
-    engine = SemanticEngine(ModelConfig(), SceneConfig(), log=log)
+    engine = SemanticEngine(ModelConfig(), SceneConfig(), log=log, cache_dir=str(tmp_path))
     engine.start(wait=True)
     assert engine.segmenter.state == engine.describer.state == 'missing'
     assert engine.text_segmenter.state == 'disabled'  # no text prompts: SAM 3 not loaded
