@@ -7,6 +7,7 @@ The tests talk to the *installed* package (``source ./activate`` after ``scripts
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import importlib.util
 import os
 from pathlib import Path
 import random
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import ModuleType
 
 import pytest
 
@@ -151,3 +153,32 @@ def semantickitti_dir() -> Path:
     """Return the folder of the labelled SemanticKITTI scan; skip if it is absent."""
     return shared_dataset('semantickitti_scan_spvnas_sample', '000000.label',
                           'SemanticKITTI sample scan')
+
+
+def import_beside(name: str, folder: str = 'models') -> ModuleType:
+    """Import test/<folder>/<name>.py (pytest runs with --import-mode=importlib)."""
+    path = Path(__file__).parent / folder / f'{name}.py'
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Tiny random checkpoints (SAM 2, SAM 3, SmolVLM2) built from the real configs, once per session.
+@pytest.fixture(scope='session')
+def sam2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a tiny random SAM 2 checkpoint directory."""
+    return import_beside('tiny_segmenters').tiny_sam2(tmp_path_factory.mktemp('sam2'))
+
+
+@pytest.fixture(scope='session')
+def sam3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a tiny random SAM 3 checkpoint directory."""
+    return import_beside('tiny_segmenters').tiny_sam3(tmp_path_factory.mktemp('sam3'))
+
+
+@pytest.fixture(scope='session')
+def vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a tiny random SmolVLM2 checkpoint directory."""
+    return import_beside('tiny_models').tiny_smolvlm(tmp_path_factory.mktemp('smolvlm'))

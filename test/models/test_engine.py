@@ -166,6 +166,7 @@ def test_real_tiny_models_mask_name_and_answer_through_the_workers(
     for track_id, mask in engine.masks.items():
         assert track_id in visible and mask.reference == visible[track_id]
     assert set(engine.policy.labelled) == set(visible)
+    assert engine.description is not None and engine.description[1] == 0.0, engine.counters
     answer, stamp = engine.ask('What is in front of the robot?')
     assert isinstance(answer, str) and stamp == pytest.approx(0.3)
     # SAM 3 ran on every frame with the text prompt (random weights: matches are chance).

@@ -18,12 +18,18 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
-from vlm_seg_ros.conversions import image_to_array, pointcloud2_to_array, xyz_to_pointcloud2
+from vlm_seg_ros.conversions import (
+    array_to_image,
+    image_to_array,
+    pointcloud2_to_array,
+    xyz_to_pointcloud2,
+)
 from vlm_seg_ros.datasets.kitti import read_labels
 from vlm_seg_ros.datasets.kitti_messages import kitti_messages
 from vlm_seg_ros.evaluation import kitti_box_matches
 from vlm_seg_ros.msg import SceneGraph
 from vlm_seg_ros.nodes.perception_node import PerceptionNode
+from vlm_seg_ros.srv import Ask
 
 NODE = str(Path(get_package_prefix('vlm_seg_ros')) / 'lib' / 'vlm_seg_ros' / 'perception_node')
 CONFIG = str(Path(get_package_share_directory('vlm_seg_ros')) / 'config' / 'perception.yaml')
@@ -32,9 +38,10 @@ OUTPUTS = {'scene_graph': SceneGraph, 'markers': MarkerArray, 'objects/cloud': P
            'labels': Image, 'overlay': Image, 'scene_graph/json': String}
 
 
-def start_node(spawn, namespace: str, *extra: str, params_file: str = CONFIG):
+def start_node(spawn, namespace: str, *extra: str, params_file: str = CONFIG,
+               env: dict[str, str] | None = None):
     return spawn([NODE, '--ros-args', '-r', f'__ns:={namespace}', '--params-file', params_file,
-                  *extra])
+                  *extra], env=env)
 
 
 def points_subscription_reliability(ros, topic: str) -> ReliabilityPolicy | None:
@@ -330,3 +337,80 @@ def test_stops_cleanly_on_ctrl_c(ros, spawn) -> None:
         lambda: ros.node.count_publishers('/pn_stop/perception/scene_graph') > 0, timeout=20)
     assert node.stop() == 0, node.output()
     assert 'Traceback' not in node.output()
+
+
+# Models ----------------------------------------------------------------------------------------
+CAMERA_K = [500.0, 0.0, 319.5, 0.0, 500.0, 239.5, 0.0, 0.0, 1.0]
+
+
+def camera_frame(stamp: Time) -> tuple[PointCloud2, Image, CameraInfo]:
+    """A scan with a crate 6 m ahead, a 640x480 image and CameraInfo, all at ``stamp``."""
+    image = np.random.default_rng(stamp.sec).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    info = CameraInfo(header=Header(stamp=stamp, frame_id='camera'), width=640, height=480,
+                      distortion_model='plumb_bob', d=[0.0] * 5, k=CAMERA_K,
+                      r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1],
+                      p=[500.0, 0, 319.5, 0, 0, 500, 239.5, 0, 0, 0, 1, 0])
+    return (xyz_to_pointcloud2(lidar_scan(), Header(stamp=stamp, frame_id='lidar')),
+            array_to_image(image, encoding='rgb8', header=Header(stamp=stamp, frame_id='camera')),
+            info)
+
+
+def stream(ros, namespace: str, graphs: list, seconds: float) -> list[Time]:
+    """Publish synchronised frames at 5 Hz for ``seconds``; return their stamps."""
+    pubs = [ros.node.create_publisher(kind, f'{namespace}/{name}', qos_profile_sensor_data)
+            for kind, name in ((PointCloud2, 'points'), (Image, 'image'),
+                               (CameraInfo, 'camera_info'))]
+
+    def publish(stamp: Time) -> None:
+        for pub, msg in zip(pubs, camera_frame(stamp), strict=True):
+            pub.publish(msg)
+
+    assert warm_up(ros, lambda: publish(Time(sec=50)), graphs)
+    stamps = []
+    for k in range(int(seconds * 5)):
+        stamp = Time(sec=100 + k // 5, nanosec=(k % 5) * 200_000_000)
+        publish(stamp)
+        stamps.append(stamp)
+        ros.spin_until(lambda: False, timeout=0.2)
+    return stamps
+
+
+def test_with_models_it_answers_questions_about_the_latest_image(
+        ros, spawn, sam2_dir: Path, vlm_dir: Path) -> None:
+    node = start_node(spawn, '/pn_models', '-p', f'models.segmenter:={sam2_dir}',
+                      '-p', f'models.describer:={vlm_dir}', '-p', 'labels.scene_period:=1.0')
+    graphs: list[SceneGraph] = []
+    ros.node.create_subscription(SceneGraph, '/pn_models/perception/scene_graph',
+                                 graphs.append, 10)
+    assert ros.spin_until(lambda: 'describer: loaded' in node.output(), timeout=90), \
+        node.output()
+    stamps = stream(ros, '/pn_models', graphs, 4.0)
+    assert len(graphs) >= 10, node.output()
+    response = call(ros, Ask, '/pn_models/perception/ask',
+                    Ask.Request(question='What is in front of the robot?'), timeout=60)
+    assert response.success, response.message
+    assert isinstance(response.answer, str)
+    assert response.stamp in stamps
+    output = node.output()
+    assert 'segmenter: loaded' in output and 'describer: loaded' in output
+    # The model's scene description replaced the geometric one.
+    assert graphs[-1].description_stamp in stamps
+    assert not graphs[-1].description.startswith(('0 objects', '1 object')), output
+    empty = call(ros, Ask, '/pn_models/perception/ask', Ask.Request(question=' '))
+    assert not empty.success and 'empty' in empty.message
+    assert node.proc.poll() is None, output
+
+
+def test_without_models_it_runs_geometry_only_and_says_why_it_cannot_answer(
+        ros, spawn, tmp_path: Path) -> None:
+    # An empty Hugging Face cache: the default models are missing.
+    node = start_node(spawn, '/pn_nomodels', env={'HF_HUB_CACHE': str(tmp_path)})
+    graphs: list[SceneGraph] = []
+    ros.node.create_subscription(SceneGraph, '/pn_nomodels/perception/scene_graph',
+                                 graphs.append, 10)
+    stream(ros, '/pn_nomodels', graphs, 3.0)
+    assert len(graphs) >= 8, node.output()
+    response = call(ros, Ask, '/pn_nomodels/perception/ask', Ask.Request(question='Hello?'))
+    assert not response.success and 'download-models' in response.message
+    assert all(o.source == o.SOURCE_LIDAR for g in graphs for o in g.objects)
+    assert node.output().count('download-models') >= 2  # segmenter and describer, once each
