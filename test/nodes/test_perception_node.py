@@ -344,7 +344,7 @@ CAMERA_K = [500.0, 0.0, 319.5, 0.0, 500.0, 239.5, 0.0, 0.0, 1.0]
 
 
 def camera_frame(stamp: Time) -> tuple[PointCloud2, Image, CameraInfo]:
-    """A scan with a crate 6 m ahead, a 640x480 image and CameraInfo, all at ``stamp``."""
+    """Return a scan with a crate 6 m ahead, a 640x480 image and CameraInfo at ``stamp``."""
     image = np.random.default_rng(stamp.sec).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     info = CameraInfo(header=Header(stamp=stamp, frame_id='camera'), width=640, height=480,
                       distortion_model='plumb_bob', d=[0.0] * 5, k=CAMERA_K,
