@@ -82,17 +82,17 @@ def test_installed_metadata_and_executables_come_from_setup_py() -> None:
     scripts = {ep.name for ep in metadata.entry_points(group='console_scripts')
                if ep.module.startswith('vlm_seg_ros.')}
     lib = Path(get_package_prefix('vlm_seg_ros')) / 'lib' / 'vlm_seg_ros'
-    assert scripts == {p.name for p in lib.iterdir()} == {'perception_node'}
+    assert scripts == {p.name for p in lib.iterdir()} == {'perception_node', 'download-models'}
     assert all(os.access(p, os.X_OK) for p in lib.iterdir())
 
 
-@pytest.mark.parametrize('path', ['launch', 'config', 'resource', 'msg'])
+@pytest.mark.parametrize('path', ['launch', 'config', 'resource', 'msg', 'srv'])
 def test_every_shipped_folder_is_installed(path: str) -> None:
     from ament_index_python.packages import get_package_share_directory
 
     share = Path(get_package_share_directory('vlm_seg_ros'))
-    if path == 'msg':
-        installed = {p.name for p in (share / 'msg').glob('*.msg')}
+    if path in ('msg', 'srv'):
+        installed = {p.name for p in (share / path).glob(f'*.{path}')}
     else:
         installed = {p.name for p in (share / path).iterdir()}
     assert {p.name for p in (REPO / path).iterdir()} <= installed

@@ -272,7 +272,8 @@ class PerceptionNode(LifecycleNode):
                 self.scene = ScenePipeline(config)
                 self.get_logger().info('segmentation/tracking parameters changed: tracks restart')
             elif config != self.config:
-                self.scene.config = config  # masks.*, labels.*: read on every frame
+                self.scene.config = config  # masks.*: read on every frame
+            self.engine.scene, self.engine.policy.config = config, config.labels
             if config.prompts != self.config.prompts:
                 self.engine.set_prompts(config.prompts.text)
             self.config, self.static_extrinsic = config, extrinsic
