@@ -114,6 +114,9 @@ def test_labels_and_captions_land_on_the_right_track_ids_once_per_track() -> Non
     assert frames[-1].description == 'a scene'
     assert engine.counters['descriptions'] == 3  # at 0.0, 0.5 and 1.0 s: every 0.5 s
     assert engine.ask('what is red?')[0] == 'you asked: what is red?'
+    # A restarted tracker numbers from 1 again: nothing attached to the old ids survives.
+    engine.reset()
+    assert not engine.masks and not engine.captions() and not engine.policy.labelled
 
 
 def test_a_failing_model_is_switched_off_and_the_frames_go_on() -> None:

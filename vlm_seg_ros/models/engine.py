@@ -90,6 +90,7 @@ class MaskJob:
     prompts: list[str]
     points: list[tuple[float, float]]  # external point prompts, pixels
     box_prompts: list[Box]  # external box prompts, pixels
+    generation: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,10 +100,12 @@ class LabelJob:
     stamp: float
     requests: list[LabelRequest]
     scene: npt.NDArray[np.uint8] | None  # the whole image when a description is due
+    generation: int
 
 
 @dataclass
 class _Results:
+    generation: int = 0
     masks: dict[int, TrackMask] = field(default_factory=dict)
     votes: list[tuple[int, str, float]] = field(default_factory=list)
     namings: list[tuple[LabelRequest, Naming]] = field(default_factory=list)
@@ -147,6 +150,7 @@ class SemanticEngine:
         self._last_scene = -np.inf
         self._latest: tuple[npt.NDArray[np.uint8], float] | None = None
         self._pending: deque[_Results] = deque()
+        self._generation = 0  # bumped by reset(): results of older jobs are dropped
         self._vlm_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._loader: threading.Thread | None = None
@@ -250,6 +254,8 @@ class SemanticEngine:
         by_id = {track.id: track for track in tracks}
         while self._pending:
             results = self._pending.popleft()
+            if results.generation != self._generation:
+                continue
             self.masks.update(results.masks)
             for track_id, label, confidence in results.votes:
                 if track_id in by_id:
@@ -265,6 +271,13 @@ class SemanticEngine:
         self.masks = {k: m for k, m in self.masks.items()
                       if k in by_id and stamp - m.stamp <= max_age}
         self.policy.forget(by_id)
+
+    def reset(self) -> None:
+        """Forget everything attached to track ids (call when the tracker restarts its ids)."""
+        self._generation += 1
+        self.masks = {}
+        self.policy = LabelPolicy(self.scene.labels)
+        self._pending.clear()
 
     def captions(self) -> dict[int, str]:
         """Return the latest caption of each track that has one."""
@@ -297,7 +310,7 @@ class SemanticEngine:
                 scene, self._last_scene = image, frame.stamp
             if requests or scene is not None:
                 self._submit(self._label_worker, self._run_labels,
-                             LabelJob(frame.stamp, requests, scene))
+                             LabelJob(frame.stamp, requests, scene, self._generation))
 
     def _mask_job(self, stamp: float, image: npt.NDArray[np.uint8],
                   visible: list[tuple[int, Box]]) -> MaskJob:
@@ -309,7 +322,7 @@ class SemanticEngine:
         return MaskJob(stamp, image, visible, boxes,
                        list(self.prompts) if self.text_segmenter.ready else [],
                        points if self.segmenter.ready else [],
-                       box_prompts if self.segmenter.ready else [])
+                       box_prompts if self.segmenter.ready else [], self._generation)
 
     def _submit(self, worker: LatestOnlyWorker[Any], run: Callable[[Any], None],
                 job: Any) -> None:
@@ -323,7 +336,7 @@ class SemanticEngine:
 
     # Workers ---------------------------------------------------------------------------------
     def _run_masks(self, job: MaskJob) -> None:
-        results = _Results()
+        results = _Results(job.generation)
         size = (job.image.shape[0], job.image.shape[1])
         segmenter: Segmenter | None = self.segmenter.backend if self.segmenter.ready else None
         if segmenter is not None and (job.boxes or job.points or job.box_prompts):
@@ -381,7 +394,7 @@ class SemanticEngine:
                 results.masks[track_id] = attached
 
     def _run_labels(self, job: LabelJob) -> None:
-        results = _Results()
+        results = _Results(job.generation)
         describer: Describer = self.describer.backend
         try:
             if job.requests:

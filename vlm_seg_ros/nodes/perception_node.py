@@ -270,6 +270,7 @@ class PerceptionNode(LifecycleNode):
             # The worker reads config and scene once per frame; swapping them is atomic.
             if config.geometry != self.config.geometry or config.camera != self.config.camera:
                 self.scene = ScenePipeline(config)
+                self.engine.reset()  # the new tracker numbers its tracks from 1 again
                 self.get_logger().info('segmentation/tracking parameters changed: tracks restart')
             elif config != self.config:
                 self.scene.config = config  # masks.*: read on every frame
