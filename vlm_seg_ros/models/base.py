@@ -17,8 +17,20 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from vlm_seg_ros.errors import InvalidInputError
+
 Image = npt.NDArray[np.uint8]
 BoolMask = npt.NDArray[np.bool_]
+
+
+def check_image(image: object, what: str = 'image') -> None:
+    """Raise InvalidInputError unless ``image`` is an (H, W, 3) uint8 array of at least 2x2."""
+    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+            and image.shape[2] == 3 and image.shape[0] >= 2 and image.shape[1] >= 2):
+        shape = getattr(image, 'shape', None)
+        dtype = getattr(image, 'dtype', type(image).__name__)
+        msg = f'{what}: expected an (H, W, 3) uint8 RGB array of at least 2x2, got {shape} {dtype}'
+        raise InvalidInputError(msg)
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,13 +19,12 @@ import re
 import string
 from typing import Any
 
-import numpy as np
 from PIL import Image as PilImage
 import torch
 
 from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.models import loading
-from vlm_seg_ros.models.base import Image, Naming
+from vlm_seg_ros.models.base import Image, Naming, check_image
 
 NAME_PROMPT = 'What is the main object in this image? Answer with a short noun phrase.'
 CAPTION_PROMPT = 'Describe this object in one short sentence.'
@@ -76,16 +75,6 @@ def model_name(path: Path) -> str:
     if path.parent.name == 'snapshots' and repo.startswith('models--'):
         return repo.removeprefix('models--').replace('--', '/')
     return path.name
-
-
-def check_image(image: object, what: str = 'image') -> None:
-    """Raise InvalidInputError unless ``image`` is an (H, W, 3) uint8 array of at least 2x2."""
-    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-            and image.shape[2] == 3 and image.shape[0] >= 2 and image.shape[1] >= 2):
-        shape = getattr(image, 'shape', None)
-        dtype = getattr(image, 'dtype', type(image).__name__)
-        msg = f'{what}: expected an (H, W, 3) uint8 RGB array of at least 2x2, got {shape} {dtype}'
-        raise InvalidInputError(msg)
 
 
 def load_processor(path: Path) -> Any:

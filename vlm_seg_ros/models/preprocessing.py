@@ -22,7 +22,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F  # noqa: N812 - torch's own convention
 
-from vlm_seg_ros.errors import InvalidInputError
+from vlm_seg_ros.models.base import check_image
 
 IMAGENET_DEFAULT = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # SAM 2
 IMAGENET_STANDARD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # SAM 3
@@ -84,13 +84,3 @@ def upsample_masks(logits: torch.Tensor, image_size: tuple[int, int],
     masks = F.interpolate(logits[:, None].float(), size=image_size, mode='bilinear',
                           align_corners=False)[:, 0]
     return (masks > threshold).cpu().numpy()
-
-
-def check_image(image: object) -> None:
-    """Raise InvalidInputError unless ``image`` is an (H, W, 3) uint8 array, H, W >= 2."""
-    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-            and image.shape[2] == 3 and image.shape[0] >= 2 and image.shape[1] >= 2):
-        shape = getattr(image, 'shape', None)
-        dtype = getattr(image, 'dtype', type(image).__name__)
-        msg = f'expected an (H, W, 3) uint8 RGB image of at least 2x2, got {shape} {dtype}'
-        raise InvalidInputError(msg)

@@ -21,12 +21,11 @@ import torch
 
 from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.models import loading
-from vlm_seg_ros.models.base import Image, PromptMask, TextMask
+from vlm_seg_ros.models.base import Image, PromptMask, TextMask, check_image
 from vlm_seg_ros.models.preprocessing import (
     IMAGENET_DEFAULT,
     IMAGENET_STANDARD,
     SamPreprocessing,
-    check_image,
     upsample_masks,
 )
 
