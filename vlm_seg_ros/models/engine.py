@@ -34,6 +34,7 @@ from vlm_seg_ros.core.semantics import (
     Box,
     LabelPolicy,
     LabelRequest,
+    PromptConfig,
     TrackMask,
     expand_box,
 )
@@ -233,7 +234,7 @@ class SemanticEngine:
     # Prompts ---------------------------------------------------------------------------------
     def set_prompts(self, text: str) -> None:
         """Replace the text prompts (comma-separated); loads SAM 3 on first use."""
-        self.prompts = list(dict.fromkeys(p.strip() for p in text.split(',') if p.strip()))
+        self.prompts = PromptConfig(text=text).phrases
         slot = self.text_segmenter
         if self.prompts and slot.name and slot.state == 'disabled':
             slot.state = 'loading'
@@ -375,11 +376,11 @@ class SemanticEngine:
     def _attach(self, results: _Results, job: MaskJob, mask: npt.NDArray[np.bool_],
                 score: float, source: str, label: str | None) -> None:
         """Give a prompted mask to the track whose LiDAR box it overlaps most."""
-        ys, xs = np.nonzero(mask)
-        if xs.size == 0:
+        cut = TrackMask.from_mask(mask, stamp=job.stamp, reference=(0, 0, 0, 0), score=score,
+                                  source=source)
+        if cut is None:
             return
-        mask_box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-                    int(ys.max() - ys.min() + 1))
+        mask_box = (*cut.origin, cut.crop.shape[1], cut.crop.shape[0])
         best = max(job.visible, key=lambda item: _iou(item[1], mask_box), default=None)
         if best is None or _iou(best[1], mask_box) < MATCH_IOU:
             self.counters['unmatched_masks'] += 1
@@ -388,10 +389,7 @@ class SemanticEngine:
         if label is not None:
             results.votes.append((track_id, label, score))
         if source == 'prompt' or track_id not in results.masks:
-            attached = TrackMask.from_mask(mask, stamp=job.stamp, reference=box, score=score,
-                                           source=source)
-            if attached is not None:
-                results.masks[track_id] = attached
+            results.masks[track_id] = replace(cut, reference=box)
 
     def _run_labels(self, job: LabelJob) -> None:
         results = _Results(job.generation)
