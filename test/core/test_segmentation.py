@@ -233,3 +233,51 @@ def test_reflection_filter_needs_intensity() -> None:
     result = segmenter.segment(points, intensity=np.full(len(points), 0.5, np.float32))
     for index in range(len(SCENE)):
         assert best_iou(result.labels, truth, index) > 0.8
+
+
+def table_with(x: float, y: float, *on_top: tuple[float, float, float]) -> list[OrientedBox]:
+    """Return a 1.4 x 0.8 m table (top 0.77 m high, four legs) at (x, y), boxes on its top."""
+    ground = -1.73
+    boxes = [OrientedBox(np.array([x, y, ground + 0.75]), np.array([1.4, 0.8, 0.04]), 0.0)]
+    boxes += [OrientedBox(np.array([x + dx, y + dy, ground + 0.365]),
+                          np.array([0.06, 0.06, 0.73]), 0.0)
+              for dx in (-0.62, 0.62) for dy in (-0.32, 0.32)]
+    boxes += [OrientedBox(np.array([x + dx, y + dy, ground + 0.77 + h / 2]),
+                          np.array([0.4, 0.25, h]), 0.0) for dx, dy, h in on_top]
+    return boxes
+
+
+def test_an_object_on_a_table_is_its_own_object_resting_on_the_table_top() -> None:
+    boxes = table_with(6.0, 0.5, (0.0, 0.0, 0.22), (0.45, 0.1, 0.3))
+    points, truth = scan(boxes, noise=0.01)
+    result = Segmenter().segment(points)
+    table_points = np.isin(truth, range(5))
+    for item in (5, 6):  # each thing on the table: one object, holding (almost) all its points
+        labels, counts = np.unique(result.labels[truth == item], return_counts=True)
+        assert labels[counts.argmax()] >= 0 and counts.max() >= 0.8 * (truth == item).sum()
+        assert labels[counts.argmax()] not in result.labels[table_points]
+        box = result.objects[labels[counts.argmax()]].box
+        assert box.center[2] - box.size[2] / 2 == pytest.approx(-1.73 + 0.77, abs=0.05)
+    table = np.unique(result.labels[table_points & (result.labels >= 0)])
+    assert len(table) == 1
+    top = result.objects[table[0]].box
+    assert top.center[2] + top.size[2] / 2 == pytest.approx(-1.73 + 0.77, abs=0.05)
+
+    merged = Segmenter(SegmentationConfig(split_supported=False)).segment(points)
+    merged_labels = merged.labels[truth >= 0]
+    assert len(np.unique(merged_labels[merged_labels >= 0])) == 1  # clustering alone joins them
+
+
+@pytest.mark.parametrize('shapes', [
+    # A car: the cabin sits on the body but reaches over more than the visible bonnet.
+    [on_ground(8.0, -3.0, (4.2, 1.8, 0.8)),
+     OrientedBox(np.array([8.2, -3.0, -1.73 + 1.1]), np.array([2.2, 1.6, 0.6]), 0.0)],
+    # A person: a head on shoulders narrower than any table.
+    [on_ground(6.0, 2.0, (0.45, 0.4, 1.45)),
+     OrientedBox(np.array([6.0, 2.0, -1.73 + 1.58]), np.array([0.22, 0.22, 0.26]), 0.0)],
+], ids=['car', 'person'])
+def test_objects_with_a_flat_part_are_not_split(shapes: list[OrientedBox]) -> None:
+    points, truth = scan(shapes, noise=0.01)
+    result = Segmenter().segment(points)
+    labels = result.labels[truth >= 0]
+    assert len(np.unique(labels[labels >= 0])) == 1

@@ -80,6 +80,12 @@ class SegmentationConfig:
         'metres (drops walls, hedges and building fronts).', minimum=0.0, maximum=1000.0)
     max_height: float = tunable(
         6.0, 'Largest object height (box z extent), metres.', minimum=0.0, maximum=100.0)
+    split_supported: bool = tunable(
+        True, 'Separate objects resting on a flat horizontal surface (a table top, a shelf) '
+        'from the cluster of that surface, so that "on" relations can be found.')
+    support_min_area: float = tunable(
+        0.25, 'Smallest flat horizontal surface that supports objects, square metres '
+        '(smaller flat tops, e.g. shoulders, are left alone).', minimum=0.0, maximum=100.0)
     ground: GroundConfig = field(default_factory=GroundConfig)
 
     def __post_init__(self) -> None:
@@ -203,6 +209,109 @@ def euclidean_clusters(points: npt.NDArray[np.floating], tolerance: float,
     return labels
 
 
+# Support surfaces: a surface is the densest horizontal layer of a cluster, this thick (m);
+# footprints are compared on a grid of this cell (m).
+SURFACE_THICKNESS = 0.05
+SURFACE_CELL = 0.1
+# Points this far above the surface's median height rest on it (m): over the LiDAR's noise.
+SURFACE_MARGIN = 0.03
+# What rests on a surface: at least this share of its points lies over the surface's footprint
+# (grown by one cell), and its footprint is at most this share of the surface's.
+SUPPORTED_SHARE = 0.9
+SUPPORTED_MAX_FOOTPRINT = 0.5
+
+
+def split_supported(points: npt.NDArray[np.floating], labels: npt.NDArray[np.int64], *,
+                    min_area: float, min_points: int, tolerance: float,
+                    vertical_tolerance: float) -> npt.NDArray[np.int64]:
+    """Give what rests on a flat horizontal surface its own cluster labels.
+
+    Euclidean clustering joins a cup to the table it stands on. As in PCL's tabletop
+    segmentation (a support plane, then the points in the prism above its hull), each cluster's
+    densest horizontal layer (``2 * SURFACE_THICKNESS`` thick) is a candidate surface. It
+    supports objects when its footprint covers ``min_area`` and the points more than
+    ``SURFACE_MARGIN`` above its median height (at least ``min_points``) lie over that footprint
+    (``SUPPORTED_SHARE``) and cover at most ``SUPPORTED_MAX_FOOTPRINT`` of it. A car's cabin
+    reaches beyond its bonnet and a person's head sits on no flat surface wide enough, so
+    neither is split. The points above are clustered again with the same tolerances; each
+    part of at least ``min_points`` gets a new label, smaller ones stay with the surface.
+
+    Args:
+        points: (N, 3) non-ground points, z up, metres.
+        labels: (N,) cluster label per point, 0..K-1.
+        min_area: smallest supporting footprint, square metres.
+        min_points: fewest points above a surface worth separating.
+        tolerance: horizontal clustering tolerance, metres.
+        vertical_tolerance: vertical clustering tolerance, metres.
+
+    Returns:
+        (N,) labels: the input's, with separated parts numbered from K on.
+
+    """
+    result = labels.copy()
+    if len(labels) == 0:
+        return result
+    counts = np.bincount(labels)
+    order = np.argsort(labels, kind='stable')
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    next_label = len(counts)
+    cells_needed = min_area / SURFACE_CELL ** 2
+    # Cheap rejection first: a cluster's bounding rectangle must be able to hold the surface
+    # (grown by a cell per side) and it must rise above a surface layer.
+    ordered = points[order]
+    low = np.minimum.reduceat(ordered, starts[:-1], axis=0)
+    high = np.maximum.reduceat(ordered, starts[:-1], axis=0)
+    extent = high - low + SURFACE_CELL
+    candidates = ((counts >= 2 * min_points) & (extent[:, 0] * extent[:, 1] >= min_area)
+                  & (extent[:, 2] > 2 * SURFACE_THICKNESS + SURFACE_MARGIN))
+    for label in np.flatnonzero(candidates):
+        index = order[starts[label]:starts[label + 1]]
+        z = points[index, 2].astype(np.float64)
+        bins = np.floor((z - low[label, 2]) / SURFACE_THICKNESS).astype(np.int64)
+        histogram = np.bincount(bins)
+        window = histogram + np.append(histogram[1:], 0)  # two bins: a surface may straddle
+        if window.max() < cells_needed:
+            continue  # too few points to cover the area
+        bottom = low[label, 2] + int(window.argmax()) * SURFACE_THICKNESS
+        layer = (z >= bottom) & (z < bottom + 2 * SURFACE_THICKNESS)
+        above = z > float(np.median(z[layer])) + SURFACE_MARGIN
+        if np.count_nonzero(above) < min_points:
+            continue
+        surface = _cell_keys(_cells(points[index[layer]]))
+        if len(surface) < cells_needed:
+            continue
+        grown = np.unique((surface[:, None] + _NEIGHBOUR_CELLS[None]).ravel())
+        above_keys = _cell_keys(_cells(points[index[above]]), unique=False)
+        if (np.isin(above_keys, grown).mean() < SUPPORTED_SHARE
+                or len(np.unique(above_keys)) > SUPPORTED_MAX_FOOTPRINT * len(surface)):
+            continue
+        parts = euclidean_clusters(points[index[above]], tolerance, vertical_tolerance)
+        sizes = np.bincount(parts)
+        big = sizes >= min_points  # fragments too small to be objects stay with the surface
+        if not big.any():
+            continue
+        number = np.cumsum(big) - 1 + next_label
+        moved = big[parts]
+        result[index[above][moved]] = number[parts[moved]]
+        next_label += int(big.sum())
+    return result
+
+
+# Cell keys pack (x, y) cells into one int64; neighbours of a key are key + these offsets.
+_CELL_SPAN = 1 << 31
+_NEIGHBOUR_CELLS = np.array([dx * _CELL_SPAN + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
+
+
+def _cells(points: npt.NDArray[np.floating]) -> npt.NDArray[np.int64]:
+    cells: npt.NDArray[np.int64] = np.floor(points[:, :2] / SURFACE_CELL).astype(np.int64)
+    return cells
+
+
+def _cell_keys(cells: npt.NDArray[np.int64], *, unique: bool = True) -> npt.NDArray[np.int64]:
+    keys: npt.NDArray[np.int64] = cells[:, 0] * _CELL_SPAN + cells[:, 1]
+    return np.unique(keys) if unique else keys
+
+
 def _voxel_keys(points: npt.NDArray[np.floating],
                 size: npt.NDArray[np.float64]) -> tuple[IndexArray, IndexArray]:
     """Return one int64 key per point for its voxel of ``size`` (x, y, z), and grid dims.
@@ -288,6 +397,11 @@ class Segmenter:
         work_labels = np.full(len(work), -1, dtype=np.int64)
         work_labels[above] = euclidean_clusters(
             work[above], config.cluster_tolerance, config.cluster_vertical_tolerance)
+        if config.split_supported and len(above):
+            work_labels[above] = split_supported(
+                work[above], work_labels[above], min_area=config.support_min_area,
+                min_points=config.min_points, tolerance=config.cluster_tolerance,
+                vertical_tolerance=config.cluster_vertical_tolerance)
         point_labels = work_labels if member is None else work_labels[member]
         point_ground = work_ground if member is None else work_ground[member]
         clock = _lap(timings, 'cluster', clock)
