@@ -22,7 +22,7 @@ import cv2
 from geometry_msgs.msg import Pose, Quaternion, Transform, TransformStamped, Vector3
 import numpy as np
 import numpy.typing as npt
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField, RegionOfInterest
 from std_msgs.msg import Header
 
 from vlm_seg_ros.core.camera import CameraModel
@@ -384,6 +384,17 @@ def camera_info_to_model(info: CameraInfo) -> CameraModel:
                        p=info.p, distortion_model=info.distortion_model,
                        binning_x=info.binning_x, binning_y=info.binning_y,
                        roi=(roi.x_offset, roi.y_offset, roi.width, roi.height))
+
+
+def model_to_camera_info(model: CameraModel, header: Header) -> CameraInfo:
+    """Return the CameraInfo that ``camera_info_to_model`` turns back into ``model``."""
+    x, y, width, height = model.roi
+    return CameraInfo(header=header, width=model.width, height=model.height,
+                      distortion_model=model.distortion_model,
+                      d=[float(v) for v in model.d], k=model.k.ravel().tolist(),
+                      r=model.r.ravel().tolist(), p=model.p.ravel().tolist(),
+                      binning_x=model.binning_x, binning_y=model.binning_y,
+                      roi=RegionOfInterest(x_offset=x, y_offset=y, width=width, height=height))
 
 
 def transform_to_rigid(message: Transform | TransformStamped | Pose) -> RigidTransform:

@@ -28,15 +28,13 @@ from vlm_seg_ros.conversions import (
 )
 from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.config import check_ranges, tunable
-from vlm_seg_ros.core.render import colour_of, colours_of
+from vlm_seg_ros.core.render import DRAWN_PREDICATES, colour_of, colours_of
 from vlm_seg_ros.core.scene import SceneFrame
 from vlm_seg_ros.msg import SceneGraph, SceneObject, SceneRelation
 
 # Fields of ~/objects/cloud, in this order (RViz colours by `rgb`, or by `instance`).
 OBJECT_CLOUD_DTYPE = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('rgb', '<f4'),
                                ('instance', '<u4'), ('label', '<u2')])
-# Relations drawn as lines in ~/markers (directional ones would clutter the view).
-DRAWN_PREDICATES = {'on': (1.0, 0.85, 0.1), 'under': (1.0, 0.85, 0.1), 'near': (0.6, 0.6, 0.6)}
 
 
 @dataclass(frozen=True, kw_only=True)

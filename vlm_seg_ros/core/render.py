@@ -1,4 +1,4 @@
-"""What people look at: one colour per object id, the camera overlay and a text summary.
+"""What people look at: one colour per object id, the camera overlay, a bird's-eye view, text.
 
 The same colour of an id is used by every output (object cloud, markers, overlay), so an
 object is recognisable across RViz displays.
@@ -15,10 +15,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.relations import Relation
 
 GOLDEN = (math.sqrt(5) - 1) / 2
 MASK_ALPHA = 0.45
+# Relations drawn as lines (RViz markers, the bird's-eye view), with their colour (r, g, b in
+# 0..1); directional ones would clutter the view.
+DRAWN_PREDICATES = {'on': (1.0, 0.85, 0.1), 'under': (1.0, 0.85, 0.1), 'near': (0.6, 0.6, 0.6)}
 
 
 def colour_of(object_id: int) -> tuple[int, int, int]:
@@ -82,6 +86,111 @@ def draw_overlay(image: npt.NDArray[np.uint8], labels: npt.NDArray[np.uint16],
         cv2.putText(overlay, box.caption, (x + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX,
                     scale, (0, 0, 0), 1, cv2.LINE_AA)
     return overlay
+
+
+class MapObject(NamedTuple):
+    """One object drawn on the bird's-eye view: its id, label and box (z-up frame, metres)."""
+
+    object_id: int
+    label: str
+    box: OrientedBox
+
+
+def _footprint(box: OrientedBox) -> npt.NDArray[np.float64]:
+    """(4, 2) corners of a box's footprint, counter-clockwise."""
+    c, s = math.cos(box.yaw), math.sin(box.yaw)
+    half_length, half_width = box.size[0] / 2, box.size[1] / 2
+    local = np.array([(half_length, half_width), (-half_length, half_width),
+                      (-half_length, -half_width), (half_length, -half_width)])
+    return np.asarray(box.center[:2] + local @ np.array([[c, s], [-s, c]]), dtype=np.float64)
+
+
+def draw_birds_eye(objects: Sequence[MapObject], relations: Sequence[Relation], *,
+                   extent: tuple[float, float, float, float], resolution: float = 0.02,
+                   viewpoint: tuple[float, float] = (0.0, 0.0),
+                   truth: Sequence[OrientedBox] = ()) -> npt.NDArray[np.uint8]:
+    """Draw objects, ids, labels and relations seen from above.
+
+    x (forward) points up the picture and y (left) to its left, as in RViz's top-down view
+    of a z-up frame. A grid line every metre (darker every five), the viewpoint as a triangle,
+    ``truth`` boxes (if given) as thin grey outlines, each object's footprint in its colour
+    with ``#id label``, and the relations of ``DRAWN_PREDICATES`` as lines between centres.
+
+    Args:
+        objects: the objects, boxes in a z-up frame, metres.
+        relations: relations between their ids.
+        extent: ``(x_min, x_max, y_min, y_max)`` shown, metres.
+        resolution: metres per pixel.
+        viewpoint: where the sensor is, (x, y) metres.
+        truth: reference boxes to outline.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+
+    """
+    x_min, x_max, y_min, y_max = extent
+    height = round((x_max - x_min) / resolution)
+    width = round((y_max - y_min) / resolution)
+    image = np.full((height, width, 3), 250, dtype=np.uint8)
+
+    def pixel(points: npt.ArrayLike) -> npt.NDArray[np.int32]:
+        xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return np.round(np.column_stack([(y_max - xy[:, 1]) / resolution,
+                                         (x_max - xy[:, 0]) / resolution])).astype(np.int32)
+
+    for metre in range(math.ceil(x_min), math.floor(x_max) + 1):
+        row = int(pixel([(metre, y_max)])[0, 1])
+        cv2.line(image, (0, row), (width - 1, row), (200, 200, 200) if metre % 5 else
+                 (160, 160, 160), 1)
+    for metre in range(math.ceil(y_min), math.floor(y_max) + 1):
+        col = int(pixel([(x_max, metre)])[0, 0])
+        cv2.line(image, (col, 0), (col, height - 1), (200, 200, 200) if metre % 5 else
+                 (160, 160, 160), 1)
+    sensor = pixel([viewpoint])[0]
+    cv2.fillConvexPoly(image, np.array([sensor + (0, -12), sensor + (-8, 8), sensor + (8, 8)],
+                                       dtype=np.int32), (40, 40, 40))
+    for box in truth:
+        cv2.polylines(image, [pixel(_footprint(box))], True, (120, 120, 120), 1, cv2.LINE_AA)
+    fill = image.copy()
+    for item in objects:
+        cv2.fillPoly(fill, [pixel(_footprint(item.box))], colour_of(item.object_id))
+    image[:] = (0.6 * image + 0.4 * fill).astype(np.uint8)
+    centres = {item.object_id: pixel([item.box.center[:2]])[0] for item in objects}
+    for relation in relations:
+        if (relation.predicate not in DRAWN_PREDICATES or relation.subject > relation.object
+                or relation.subject not in centres or relation.object not in centres):
+            continue
+        rgb = tuple(round(255 * v) for v in DRAWN_PREDICATES[relation.predicate])
+        cv2.line(image, tuple(map(int, centres[relation.subject])),
+                 tuple(map(int, centres[relation.object])), rgb,
+                 3 if relation.predicate in ('on', 'under') else 1, cv2.LINE_AA)
+    for item in objects:
+        cv2.polylines(image, [pixel(_footprint(item.box))], True, colour_of(item.object_id), 2,
+                      cv2.LINE_AA)
+    for item in objects:  # each text beside its footprint's rightmost corner
+        corners = pixel(_footprint(item.box))
+        x, y = (int(v) for v in corners[corners[:, 0].argmax()])
+        _label(image, f'#{item.object_id} {item.label}'.strip(), (x + 4, y + 4))
+    legend: list[tuple[str, tuple[int, ...]]] = (
+        [('grey outline: truth', (120, 120, 120))] if truth else [])
+    legend += [(f'line: {name}', tuple(round(255 * v) for v in rgb))
+               for name, rgb in DRAWN_PREDICATES.items() if name != 'under']
+    for row, (text, rgb) in enumerate(legend):
+        y = height - 12 - 18 * (len(legend) - 1 - row)
+        cv2.line(image, (8, y - 4), (28, y - 4), rgb, 3)
+        cv2.putText(image, text, (34, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (60, 60, 60), 1,
+                    cv2.LINE_AA)
+    return image
+
+
+def _label(image: npt.NDArray[np.uint8], text: str, origin: tuple[int, int]) -> None:
+    """Write ``text`` at ``origin`` (its baseline's left end) on a pale background."""
+    (width, height), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    x, y = origin
+    cv2.rectangle(image, (x - 1, y - height - 2), (x + width + 1, y + base - 1),
+                  (255, 255, 255), -1)
+    cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (20, 20, 20), 1,
+                cv2.LINE_AA)
 
 
 def describe(objects: Sequence[tuple[int, str, npt.NDArray[np.float64],
