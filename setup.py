@@ -32,6 +32,8 @@ setup(
         'console_scripts': [
             'perception_node = vlm_seg_ros.nodes.perception_node:main',
             'download-models = vlm_seg_ros.download_models:cli',
+            'kitti-to-bag = vlm_seg_ros.kitti_to_bag:cli',
+            'process-bag = vlm_seg_ros.process_bag:cli',
         ],
     },
 )

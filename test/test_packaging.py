@@ -27,11 +27,13 @@ ROSDEP_KEYS = {
     'pypatchworkpp': 'python3-pypatchworkpp-pip',
     'rcl_interfaces': 'rcl_interfaces',
     'rclpy': 'rclpy',
+    'rosbags': 'python3-rosbags-pip',
     'scipy': 'python3-scipy',
     'sensor_msgs': 'sensor_msgs',
     'std_msgs': 'std_msgs',
     'tf2_ros': 'tf2_ros',
     'torch': 'python3-torch',
+    'tqdm': 'python3-tqdm',
     'transformers': 'python3-transformers-pip',
     'visualization_msgs': 'visualization_msgs',
     'yaml': 'python3-yaml',
@@ -82,7 +84,8 @@ def test_installed_metadata_and_executables_come_from_setup_py() -> None:
     scripts = {ep.name for ep in metadata.entry_points(group='console_scripts')
                if ep.module.startswith('vlm_seg_ros.')}
     lib = Path(get_package_prefix('vlm_seg_ros')) / 'lib' / 'vlm_seg_ros'
-    assert scripts == {p.name for p in lib.iterdir()} == {'perception_node', 'download-models'}
+    assert scripts == {p.name for p in lib.iterdir()} == {
+        'perception_node', 'download-models', 'kitti-to-bag', 'process-bag'}
     assert all(os.access(p, os.X_OK) for p in lib.iterdir())
 
 

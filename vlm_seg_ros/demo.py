@@ -55,7 +55,7 @@ from vlm_seg_ros.outputs import scene_graph_json
 NAMESPACE = '/vlm_seg_ros_demo'
 LIDAR_FRAME = 'demo_lidar'
 CAMERA_FRAME = 'demo_camera'
-MATCH_DISTANCE = 0.6  # metres between a found object's centre and the truth's, horizontally
+MATCH_DISTANCE = 0.6  # metres between a found object's box centre and the truth's
 SCANS = 4  # precomputed scans (noise seeds) cycled through
 # The yard is 30 m across: beyond it the sloped ground's far rings are not worth clustering.
 DEMO_PARAMETERS: dict[str, Any] = {'segmentation.max_range': 30.0}
@@ -125,8 +125,9 @@ def found_objects(scene: DemoScene, graph: SceneGraph) -> tuple[list[FoundObject
         One ``FoundObject`` per truth object, and the number of graph objects left unpaired.
 
     """
-    centres = [(o.box_center.position.x, o.box_center.position.y) for o in graph.objects]
-    pairs = match_truth(scene, np.array(centres).reshape(-1, 2), max_distance=MATCH_DISTANCE)
+    centres = [(o.box_center.position.x, o.box_center.position.y, o.box_center.position.z)
+               for o in graph.objects]
+    pairs = match_truth(scene, np.array(centres).reshape(-1, 3), max_distance=MATCH_DISTANCE)
     sources = {SceneObject.SOURCE_LIDAR: 'lidar', SceneObject.SOURCE_BOTH: 'lidar+mask',
                SceneObject.SOURCE_MASK: 'mask'}
     result = []
@@ -264,7 +265,7 @@ def report(summary: Summary) -> str:
              f'{summary.frames_published} frames published at {summary.input_rate_hz:g} Hz '
              f'({summary.graph_rate_hz:g} graphs/s); latency median '
              f'{summary.latency_ms_median:g} ms, p95 {summary.latency_ms_p95:g} ms',
-             f'objects (truth -> found, within {MATCH_DISTANCE} m):']
+             f'objects (truth -> found, box centres within {MATCH_DISTANCE} m):']
     for o in summary.objects:
         if o.id is None:
             lines.append(f'  {o.truth:<14} MISSED')

@@ -6,7 +6,7 @@ Message building only: no publishing, no node. Every 3D output is in the frame o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 import json
 import math
@@ -17,7 +17,7 @@ from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 import numpy as np
 import numpy.typing as npt
 from sensor_msgs.msg import Image, PointCloud2, RegionOfInterest
-from std_msgs.msg import ColorRGBA, Header
+from std_msgs.msg import ColorRGBA, Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from vlm_seg_ros.conversions import (
@@ -240,3 +240,48 @@ class MarkerBook:
         """Delete everything this book drew (e.g. when the node deactivates)."""
         self._drawn = {}
         return MarkerArray(markers=[Marker(header=header, action=Marker.DELETEALL)])
+
+
+class OutputBuilder:
+    """Every output message of a frame, by the node's topic name relative to ``~/``."""
+
+    def __init__(self, config: OutputConfig) -> None:
+        """Build what ``config`` enables."""
+        self.config = config
+        self._markers = MarkerBook()
+        self._last_description = -1.0
+
+    def build(self, frame: SceneFrame, header: Header, image_header: Header | None, *,
+              wanted: Callable[[str], bool]) -> list[tuple[str, Any]]:
+        """Return ``(name, message)`` of every output ``wanted(name)`` asks for.
+
+        The scene graph and the markers (whose book must see every frame to delete what went
+        away) are always built; images only for a frame with a camera; the description at
+        most every ``description_period`` seconds of stamps (and when time goes back).
+        """
+        config = self.config
+        graph = scene_graph(frame, header, image_header, object_points=config.object_points)
+        result: list[tuple[str, Any]] = [('scene_graph', graph)]
+        if config.scene_graph_json and wanted('scene_graph/json'):
+            result.append(('scene_graph/json', String(data=scene_graph_json(graph))))
+        if config.object_cloud and wanted('objects/cloud'):
+            result.append(('objects/cloud', object_cloud(frame, header)))
+        if config.obstacles and wanted('obstacles'):
+            result.append(('obstacles', obstacle_cloud(frame, header)))
+        if config.markers:
+            result.append(('markers', self._markers.markers(frame, header)))
+        if image_header is not None:
+            if config.labels and frame.labels is not None and wanted('labels'):
+                result.append(('labels', label_image(frame.labels, image_header)))
+            if config.overlay and frame.overlay is not None:
+                result.append(('overlay', overlay_image(frame.overlay, image_header)))
+        stamp = stamp_seconds(header.stamp)
+        period = config.description_period
+        if stamp < self._last_description or stamp - self._last_description >= period:
+            self._last_description = stamp
+            result.append(('description', String(data=frame.description)))
+        return result
+
+    def clear_markers(self, header: Header) -> MarkerArray:
+        """Delete every marker drawn so far."""
+        return self._markers.clear(header)

@@ -86,6 +86,9 @@ def test_match_truth_pairs_each_found_object_once() -> None:
     scene = demo_scene()
     truth = np.array([item.box.center for item in scene.objects])
     found = np.vstack([truth[[2, 0]] + 0.1, [[100.0, 0.0, 0.0]]])
+    # The toolbox and the table share a horizontal centre: heights tell them apart.
+    assert {t: f for t, (f, _) in match_truth(scene, truth[[1, 0]], max_distance=0.6).items()} \
+        == {1: 0, 0: 1}
     pairs = match_truth(scene, found, max_distance=0.5)
     assert {t: f for t, (f, _) in pairs.items()} == {2: 0, 0: 1}
     assert match_truth(scene, np.zeros((0, 3)), max_distance=0.5) == {}

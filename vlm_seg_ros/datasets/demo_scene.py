@@ -189,26 +189,25 @@ class DemoScene:
 
 def match_truth(scene: DemoScene, centres: npt.ArrayLike, *,
                 max_distance: float) -> dict[int, tuple[int, float]]:
-    """Pair truth objects with found objects by horizontal centre distance, nearest first.
+    """Pair truth objects with found objects by box centre distance, nearest first.
+
+    In 3D: a toolbox and the table under it have nearly the same horizontal centre.
 
     Args:
         scene: the scene whose objects are the truth.
-        centres: (M, 2+) centres of the found objects, metres, in the LiDAR frame.
+        centres: (M, 3) box centres of the found objects, metres, in the LiDAR frame.
         max_distance: farthest pairing, metres.
 
     Returns:
         Per paired truth index: ``(found index, distance)``; each found object pairs once.
 
     """
-    truth = np.array([item.box.center[:2] for item in scene.objects])
-    found = np.asarray(centres, dtype=np.float64)
-    if found.size == 0:
-        return {}
-    found = found.reshape(found.shape[0], -1)
-    distance = np.linalg.norm(truth[:, None] - found[None, :, :2], axis=2)
+    truth = np.array([item.box.center for item in scene.objects])
+    found = np.asarray(centres, dtype=np.float64).reshape(-1, 3)
+    distance = np.linalg.norm(truth[:, None] - found[None], axis=2)
     pairs: dict[int, tuple[int, float]] = {}
     taken: set[int] = set()
-    for flat in np.argsort(distance, axis=None, kind='stable'):
+    for flat in np.argsort(distance, axis=None, kind='stable') if found.size else ():
         t, f = divmod(int(flat), len(found))
         if distance[t, f] > max_distance:
             break

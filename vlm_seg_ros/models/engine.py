@@ -169,8 +169,9 @@ class SemanticEngine:
         for slot in slots:
             if slot.name and slot.state == 'disabled':
                 slot.state = 'loading'
-        self._log('info', f'models run on {self.device} ({str(self.dtype).split(".")[-1]}'
-                  f'{", int8 dynamic quantization" if self.models.quantize else ""})')
+        if any(slot.state == 'loading' for slot in slots):
+            self._log('info', f'models run on {self.device} ({str(self.dtype).split(".")[-1]}'
+                      f'{", int8 dynamic quantization" if self.models.quantize else ""})')
         self._loader = threading.Thread(target=self._load_all, args=(slots,),
                                         name='vlm_seg_model_loader', daemon=True)
         self._loader.start()

@@ -1,7 +1,8 @@
 """From synchronised messages to the core's inputs, and why a silent node is silent.
 
 ``decode_frame`` converts one synchronised (points[, image, camera_info]) tuple and looks up
-its transforms; ``SilenceReport`` tells the user, every few seconds while no frame comes out,
+its transforms; ``process_frame`` runs it through the pipeline (the node and ``process-bag``
+both use them); ``SilenceReport`` tells the user, every few seconds while no frame comes out,
 which input is missing and the likely cause (no publisher, a QoS mismatch, stamps too far
 apart for the sync, frames dropped for a reason).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from builtin_interfaces.msg import Time
 import numpy as np
@@ -28,13 +29,25 @@ from vlm_seg_ros.conversions import (
     pointcloud2_to_array,
     pointcloud2_to_xyz,
 )
-from vlm_seg_ros.core.scene import CameraView
+from vlm_seg_ros.core.scene import CameraView, SceneFrame, ScenePipeline
 from vlm_seg_ros.core.sync import SyncCounters
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError
-from vlm_seg_ros.nodes.extrinsics import Extrinsics
+from vlm_seg_ros.models.engine import SemanticEngine
 from vlm_seg_ros.nodes.parameters import PerceptionConfig
 from vlm_seg_ros.outputs import stamp_seconds
+
+
+class TransformSource(Protocol):
+    """Where transforms come from: TF in the node (``Extrinsics``), a bag's ``/tf_static``."""
+
+    @property
+    def has_tf(self) -> bool:
+        """Return whether transforms are looked up at all (else only the parameter is used)."""
+
+    def lookup(self, target_frame: str, target_stamp: Time, source_frame: str,
+               source_stamp: Time, *, fixed_frame: str, timeout: float) -> RigidTransform:
+        """Return the transform of points from ``source_frame`` into ``target_frame``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +81,7 @@ def _intensity(cloud: PointCloud2) -> npt.NDArray[np.float32] | None:
     return np.asarray(array['intensity'], dtype=np.float32).reshape(-1)
 
 
-def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: Extrinsics,
+def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: TransformSource,
                  static_extrinsic: RigidTransform, *,
                  warn: Callable[[str], None]) -> FrameInputs | None:
     """Decode ``(points[, image, camera_info])``; None (after ``warn``) without a transform.
@@ -112,6 +125,22 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
         image_header = image.header
     return FrameInputs(points, intensity, stamp_seconds(stamp),
                        Header(stamp=stamp, frame_id=target), image_header, to_target, camera)
+
+
+def process_frame(scene: ScenePipeline, engine: SemanticEngine, inputs: FrameInputs, *,
+                  render_overlay: bool) -> SceneFrame:
+    """Run one decoded frame through the pipeline, with the models' results so far.
+
+    The models' finished work is attached to the tracks first (labels, masks, captions, the
+    scene description); the caller publishes the frame, then hands it to
+    ``engine.observe`` for the models' next work.
+    """
+    engine.apply(scene.geometry.tracker.tracks, inputs.stamp)
+    frame = scene.process(
+        inputs.points, inputs.stamp, lidar_to_target=inputs.lidar_to_target,
+        camera=inputs.camera, intensity=inputs.intensity, render_overlay=render_overlay,
+        masks=engine.masks, captions=engine.captions())
+    return engine.finish(frame)
 
 
 class SilenceReport:

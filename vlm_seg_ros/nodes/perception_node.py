@@ -46,7 +46,7 @@ from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.models.engine import ModelUnavailableError, SemanticEngine
 from vlm_seg_ros.nodes import parameters, run
 from vlm_seg_ros.nodes.extrinsics import Extrinsics
-from vlm_seg_ros.nodes.frames import FrameInputs, SilenceReport, decode_frame
+from vlm_seg_ros.nodes.frames import FrameInputs, SilenceReport, decode_frame, process_frame
 from vlm_seg_ros.nodes.publishers import Publishers
 from vlm_seg_ros.outputs import to_time
 from vlm_seg_ros.srv import Ask
@@ -183,14 +183,9 @@ class PerceptionNode(LifecycleNode):
         self._run(inputs)
 
     def _run(self, inputs: FrameInputs) -> None:
-        scene, engine = self.scene, self.engine
-        engine.apply(scene.geometry.tracker.tracks, inputs.stamp)
-        frame = scene.process(
-            inputs.points, inputs.stamp, lidar_to_target=inputs.lidar_to_target,
-            camera=inputs.camera, intensity=inputs.intensity,
-            render_overlay=self.publishers_.wanted('overlay'), masks=engine.masks,
-            captions=engine.captions())
-        frame = engine.finish(frame)
+        engine = self.engine
+        frame = process_frame(self.scene, engine, inputs,
+                              render_overlay=self.publishers_.wanted('overlay'))
         if self._active:
             self.publishers_.publish(frame, inputs.header, inputs.image_header)
             self.silence.processed()

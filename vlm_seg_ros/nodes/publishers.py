@@ -29,9 +29,7 @@ class Publishers:
     def __init__(self, node: LifecycleNode, config: outputs.OutputConfig) -> None:
         """Create the enabled publishers (inactive until the node activates)."""
         self._node = node
-        self._config = config
-        self._markers = outputs.MarkerBook()
-        self._last_description = -1.0
+        self._builder = outputs.OutputBuilder(config)
         self._pubs: dict[str, Any] = {}
 
         def add(name: str, msg_type: type, enabled: bool = True) -> None:
@@ -55,31 +53,14 @@ class Publishers:
 
     def publish(self, frame: SceneFrame, header: Header, image_header: Header | None) -> None:
         """Publish a frame on every enabled output (images only when the frame has them)."""
-        graph = outputs.scene_graph(frame, header, image_header,
-                                    object_points=self._config.object_points)
-        self._pubs['scene_graph'].publish(graph)
-        if self.wanted('scene_graph/json'):
-            self._pubs['scene_graph/json'].publish(String(data=outputs.scene_graph_json(graph)))
-        if self.wanted('objects/cloud'):
-            self._pubs['objects/cloud'].publish(outputs.object_cloud(frame, header))
-        if self.wanted('obstacles'):
-            self._pubs['obstacles'].publish(outputs.obstacle_cloud(frame, header))
-        if 'markers' in self._pubs:  # always built: the book must see every frame
-            self._pubs['markers'].publish(self._markers.markers(frame, header))
-        if image_header is not None and frame.labels is not None and self.wanted('labels'):
-            self._pubs['labels'].publish(outputs.label_image(frame.labels, image_header))
-        if image_header is not None and frame.overlay is not None and 'overlay' in self._pubs:
-            self._pubs['overlay'].publish(outputs.overlay_image(frame.overlay, image_header))
-        stamp = outputs.stamp_seconds(header.stamp)
-        period = self._config.description_period
-        if stamp < self._last_description or stamp - self._last_description >= period:
-            self._last_description = stamp
-            self._pubs['description'].publish(String(data=frame.description))
+        for name, message in self._builder.build(frame, header, image_header,
+                                                 wanted=self.wanted):
+            self._pubs[name].publish(message)
 
     def clear_markers(self, header: Header) -> None:
         """Delete every marker drawn so far (before deactivating)."""
         if 'markers' in self._pubs:
-            self._pubs['markers'].publish(self._markers.clear(header))
+            self._pubs['markers'].publish(self._builder.clear_markers(header))
 
     def destroy(self) -> None:
         """Destroy every publisher."""

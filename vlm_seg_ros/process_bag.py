@@ -1,0 +1,370 @@
+r"""``process-bag``: the perception pipeline on every synchronised frame of a recorded bag.
+
+Reads a rosbag2 (MCAP or SQLite 3) with ``rosbags``, runs perception_node's pipeline on every
+frame the synchroniser forms (no frame is skipped for being late, unlike live mode, and the
+models run synchronously on each frame: the output is the same on every run), and writes a
+new bag: every message of the input, plus the node's outputs under ``--namespace`` (default
+``/perception``, the node's own topic names): ``scene_graph``, ``scene_graph/json``,
+``objects/cloud``, ``obstacles``, ``markers``, ``labels``, ``overlay``, ``description``, each
+logged at the time of the message that completed its frame::
+
+    process-bag recording/ annotated/ --params-file config/perception.yaml \
+        -p segmentation.max_range:=40.0 --points /ouster/points --image /camera/image_raw \
+        --camera-info /camera/camera_info
+
+Topics are found by type when the bag has one of each (else name them). Parameters are the
+node's (a ROS parameters file, then ``-p name:=value``). The LiDAR-to-camera transform and
+``target_frame`` come from the bag's ``/tf_static`` (as a tf2 listener replaying it would hold
+it at each frame), else the ``lidar_to_camera`` parameter; ``/tf`` is not read, so a
+``target_frame`` must be reachable through static transforms.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+import sys
+import time
+from typing import Any
+
+from builtin_interfaces.msg import Time
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from tqdm import tqdm
+import yaml
+
+from vlm_seg_ros.bags import TF_STATIC_TOPIC, BagReader, BagWriter, TransformTree, to_ros
+from vlm_seg_ros.core.scene import ScenePipeline
+from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer
+from vlm_seg_ros.core.transforms import RigidTransform
+from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError, VlmSegError
+from vlm_seg_ros.models.engine import SemanticEngine
+from vlm_seg_ros.nodes import parameters
+from vlm_seg_ros.nodes.frames import decode_frame, process_frame
+from vlm_seg_ros.outputs import OutputBuilder
+
+POINTS_TYPE = 'sensor_msgs/msg/PointCloud2'
+IMAGE_TYPE = 'sensor_msgs/msg/Image'
+CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The bag's sensor topics; ``image`` and ``camera_info`` are None for LiDAR only."""
+
+    points: str
+    image: str | None = None
+    camera_info: str | None = None
+
+    @property
+    def inputs(self) -> list[str]:
+        """The topics in the synchroniser's order (points first)."""
+        return [t for t in (self.points, self.image, self.camera_info) if t is not None]
+
+
+def choose_topics(bag_topics: dict[str, str], *, points: str | None, image: str | None,
+                  camera_info: str | None, camera: bool) -> Topics:
+    """Pick the sensor topics: the named ones (checked), else the only one of each type.
+
+    Raises:
+        InvalidInputError: naming the candidates when a topic is missing, of the wrong type,
+            or ambiguous.
+
+    """
+    def pick(given: str | None, msgtype: str, flag: str) -> str:
+        if given is not None:
+            if bag_topics.get(given) != msgtype:
+                found = bag_topics.get(given, 'not in the bag')
+                msg = f'{flag} {given}: expected a {msgtype} topic, it is {found}'
+                raise InvalidInputError(msg)
+            return given
+        candidates = sorted(t for t, kind in bag_topics.items() if kind == msgtype)
+        if len(candidates) != 1:
+            msg = (f'the bag has {len(candidates)} {msgtype} topics {candidates}; name one '
+                   f'with {flag}' + (' (or use --no-camera)' if msgtype != POINTS_TYPE else ''))
+            raise InvalidInputError(msg)
+        return candidates[0]
+
+    chosen = Topics(pick(points, POINTS_TYPE, '--points'))
+    if camera:
+        chosen = replace(chosen, image=pick(image, IMAGE_TYPE, '--image'),
+                         camera_info=pick(camera_info, CAMERA_INFO_TYPE, '--camera-info'))
+    return chosen
+
+
+def read_parameters(params_file: Path | None, overrides: Sequence[str]) -> dict[str, Any]:
+    """Return parameter values by dotted name: the file's, then ``name:=value`` overrides.
+
+    The file is a ROS 2 parameters file (``<node or /**>: ros__parameters: {...}``); every
+    section with ``ros__parameters`` is read, in order. Values are YAML (``-p a:=1.5``).
+
+    Raises:
+        InvalidInputError: on an unreadable file or a malformed override.
+
+    """
+    values: dict[str, Any] = {}
+
+    def flatten(prefix: str, tree: dict[str, Any]) -> None:
+        for key, value in tree.items():
+            name = f'{prefix}{key}'
+            if isinstance(value, dict):
+                flatten(f'{name}.', value)
+            else:
+                values[name] = value
+
+    if params_file is not None:
+        try:
+            document = yaml.safe_load(params_file.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            msg = f'cannot read the parameters file {params_file}: {exc}'
+            raise InvalidInputError(msg) from exc
+        sections = [v['ros__parameters'] for v in (document or {}).values()
+                    if isinstance(v, dict) and isinstance(v.get('ros__parameters'), dict)]
+        if not sections:
+            msg = f'{params_file} has no "<node>: ros__parameters:" section'
+            raise InvalidInputError(msg)
+        for section in sections:
+            flatten('', section)
+    for override in overrides:
+        name, sep, text = override.partition(':=')
+        if not sep or not name:
+            msg = f'parameters are -p name:=value, got {override!r}'
+            raise InvalidInputError(msg)
+        values[name] = yaml.safe_load(text) if text.strip() else ''  # as ROS reads `-p a:=`
+    values = {k: v for k, v in values.items() if not k.startswith('qos_overrides.')}
+    unknown = sorted(set(values) - set(parameters.parameter_names()) - {'use_sim_time'})
+    if unknown:
+        msg = f'unknown parameters {unknown}; see config/perception.yaml for the names'
+        raise InvalidInputError(msg)
+    values.pop('use_sim_time', None)
+    return values
+
+
+class StaticTransforms:
+    """The bag's ``/tf_static`` as the node's extrinsics (``nodes.extrinsics.Extrinsics``)."""
+
+    def __init__(self, tree: TransformTree) -> None:
+        """Look transforms up in ``tree`` (kept up to date by the caller)."""
+        self.tree = tree
+
+    @property
+    def has_tf(self) -> bool:
+        """Return whether the bag had any static transform."""
+        return len(self.tree) > 0
+
+    def lookup(self, target_frame: str, target_stamp: Time, source_frame: str,
+               source_stamp: Time, *, fixed_frame: str, timeout: float) -> RigidTransform:
+        """Return the static transform from ``source_frame`` into ``target_frame``.
+
+        Raises:
+            TransformUnavailableError: naming both frames.
+
+        """
+        del target_stamp, source_stamp, fixed_frame, timeout  # static: the same at all times
+        return self.tree.lookup(target_frame, source_frame)
+
+
+@dataclass
+class Summary:
+    """What a run did."""
+
+    messages: int = 0
+    frames: int = 0
+    processed: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    seconds: list[float] = field(default_factory=list)
+    objects: list[int] = field(default_factory=list)
+    written: int = 0
+    models: dict[str, str] = field(default_factory=dict)
+
+    def text(self, output: Path) -> str:
+        """Return the summary as one paragraph."""
+        size = sum(p.stat().st_size for p in output.rglob('*') if p.is_file())
+        ms = np.array(self.seconds) * 1e3
+        timing = (f'{np.median(ms):.0f} ms per frame (median, p95 {np.percentile(ms, 95):.0f})'
+                  if len(ms) else 'no frame processed')
+        dropped = (', dropped ' + ', '.join(f'{n} {why}' for why, n in self.dropped.items())
+                   if self.dropped else '')
+        objects = f'{np.mean(self.objects):.1f} objects per frame' if self.objects else ''
+        models = ', '.join(f'{role} {name}' for role, name in self.models.items()) or 'none'
+        return (f'process-bag: {self.frames} synchronised frames from {self.messages} messages, '
+                f'{self.processed} processed{dropped}; {timing}; {objects}; models: {models}; '
+                f'wrote {output} ({self.written} messages, {size / 1e6:.1f} MB)')
+
+
+def process_bag(source: Path, output: Path, *, values: dict[str, Any], topics: Topics | None,
+                storage: str, overwrite: bool, namespace: str, models: bool,
+                log: Callable[[str], None], progress: bool = True) -> Summary:
+    """Run the pipeline on every synchronised frame of ``source``; write ``output``.
+
+    Args:
+        source: the input bag (folder, or one ``.mcap`` file).
+        output: the bag to write (must not exist unless ``overwrite``).
+        values: perception_node parameter values by name (see ``read_parameters``).
+        topics: the sensor topics; None: found by type.
+        storage: ``'mcap'`` or ``'sqlite3'``.
+        overwrite: replace an existing output bag.
+        namespace: prefix of the output topics.
+        models: run the configured models (those in the local cache); False: geometry only.
+        log: where warnings and model messages go.
+        progress: show a progress bar on stderr.
+
+    Raises:
+        InvalidInputError: on a bad bag, topic choice or parameter.
+
+    """
+    config, static_extrinsic = parameters.to_config(values)
+    if not models:
+        config = replace(config, models=replace(config.models, segmenter='', describer=''))
+    summary = Summary()
+    with BagReader(source) as bag:
+        camera = config.camera.enabled
+        chosen = topics or choose_topics(bag.topics, points=None, image=None, camera_info=None,
+                                         camera=camera)
+        if camera and chosen.image is None:
+            chosen = choose_topics(bag.topics, points=chosen.points, image=None,
+                                   camera_info=None, camera=True)
+        inputs = chosen.inputs if camera else [chosen.points]
+        index_of = {topic: i for i, topic in enumerate(inputs)}
+        types = {chosen.points: PointCloud2, chosen.image: Image, chosen.camera_info: CameraInfo}
+        tree = TransformTree()
+        first_static = next(iter(bag.messages([TF_STATIC_TOPIC])), None)
+        if first_static is not None:  # latched: known from the start, as a listener gets it
+            bag.add_transforms(tree, first_static)
+        extrinsics = StaticTransforms(tree)
+        sync: ApproximateTimeSynchronizer[Any] = ApproximateTimeSynchronizer(
+            len(inputs), slop=config.sync.slop, queue_size=config.sync.queue_size,
+            offsets=[config.sync.lidar_offset] + [config.sync.camera_offset] * (len(inputs) - 1))
+        scene = ScenePipeline(config)
+        builder = OutputBuilder(config.outputs)
+        warned: set[str] = set()
+
+        def warn(text: str) -> None:
+            key = text.split(':')[0]
+            if key not in warned:  # once per kind, like the node's throttled warnings
+                warned.add(key)
+                log(f'warning: {text} (further ones are counted, not shown)')
+
+        engine = SemanticEngine(config.models, config, inline=True,
+                                log=lambda level, text: log(f'{level}: {text}'))
+        engine.start(wait=True)
+        summary.models = {role: status for role, status in engine.status().items()
+                          if status.startswith('loaded')}
+        with BagWriter(output, storage=storage, overwrite=overwrite) as out:
+            bar = tqdm(total=bag.count(), unit='msg', desc='process-bag', disable=not progress,
+                       mininterval=0.5, file=sys.stderr)
+            for message in bag.messages():
+                out.copy(message)
+                summary.messages += 1
+                bar.update()
+                if message.topic == TF_STATIC_TOPIC:
+                    bag.add_transforms(tree, message)
+                    continue
+                index = index_of.get(message.topic)
+                if index is None:
+                    continue
+                try:
+                    ros = to_ros(message)
+                    if not isinstance(ros, types[message.topic]):
+                        msg = f'{message.topic} carries {message.msgtype}'
+                        raise InvalidInputError(msg)
+                except (InvalidInputError, RuntimeError) as exc:
+                    summary.dropped['undecodable_message'] += 1
+                    warn(f'undecodable message on {message.topic}: {exc}')
+                    continue
+                stamp = ros.header.stamp
+                frame = sync.add(index, stamp.sec * 1_000_000_000 + stamp.nanosec, ros)
+                if frame is None:
+                    continue
+                summary.frames += 1
+                started = time.perf_counter()
+                try:
+                    decoded = decode_frame(frame, config, extrinsics, static_extrinsic,
+                                           warn=warn)
+                except InvalidInputError as exc:
+                    summary.dropped['invalid_input'] += 1
+                    warn(f'dropped a frame: {exc}')
+                    continue
+                if decoded is None:
+                    summary.dropped['no_transform'] += 1
+                    continue
+                result = process_frame(scene, engine, decoded, render_overlay=True)
+                for name, output_message in builder.build(result, decoded.header,
+                                                          decoded.image_header,
+                                                          wanted=lambda _: True):
+                    out.write(f'{namespace}/{name}', output_message, message.timestamp)
+                    summary.written += 1
+                if decoded.camera is not None:
+                    engine.observe(result, decoded.camera.image)
+                summary.seconds.append(time.perf_counter() - started)
+                summary.objects.append(len(result.objects))
+                summary.processed += 1
+            bar.close()
+        engine.stop()
+    summary.written += summary.messages
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``process-bag``; return the exit code (2 on bad input)."""
+    parser = argparse.ArgumentParser(
+        prog='process-bag', description=__doc__.split('\n\n')[0],
+        epilog='Topics and parameters: see README, "Recorded bags".')
+    parser.add_argument('input', type=Path, help='the bag to read (folder or .mcap file)')
+    parser.add_argument('output', type=Path, help='the bag to write (a new folder)')
+    parser.add_argument('--params-file', type=Path,
+                        help="perception_node's parameters (e.g. config/perception.yaml)")
+    parser.add_argument('-p', dest='overrides', action='append', default=[],
+                        metavar='NAME:=VALUE', help='a parameter, after the file (repeatable)')
+    parser.add_argument('--points', help='PointCloud2 topic (default: the only one)')
+    parser.add_argument('--image', help='Image topic (default: the only one)')
+    parser.add_argument('--camera-info', help='CameraInfo topic (default: the only one)')
+    parser.add_argument('--no-camera', action='store_true',
+                        help='LiDAR only: every scan is a frame (camera.enabled:=false)')
+    parser.add_argument('--namespace', default='/perception',
+                        help='prefix of the output topics (default /perception)')
+    parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
+                        help='storage of the output bag (default mcap)')
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing output')
+    parser.add_argument('--no-models', action='store_true',
+                        help='geometry only, even when models are in the cache')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    args = parser.parse_args(argv)
+
+    def log(text: str) -> None:
+        tqdm.write(text, file=sys.stderr)
+
+    try:
+        values = read_parameters(args.params_file, args.overrides)
+        if args.no_camera:
+            values['camera.enabled'] = False
+        camera = values.get('camera.enabled', True)
+        topics = None
+        if args.points or args.image or args.camera_info:
+            with BagReader(args.input) as bag:
+                topics = choose_topics(bag.topics, points=args.points, image=args.image,
+                                       camera_info=args.camera_info, camera=bool(camera))
+        summary = process_bag(args.input, args.output, values=values, topics=topics,
+                              storage=args.storage, overwrite=args.overwrite,
+                              namespace=args.namespace.rstrip('/'), models=not args.no_models,
+                              log=log, progress=not args.quiet)
+    except (InvalidInputError, TransformUnavailableError) as exc:
+        print(f'process-bag: {exc}', file=sys.stderr)
+        return 2
+    except VlmSegError as exc:
+        print(f'process-bag: {exc}', file=sys.stderr)
+        return 1
+    print(summary.text(args.output))
+    return 0 if summary.processed else 1
+
+
+def cli() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == '__main__':
+    cli()
