@@ -252,7 +252,7 @@ def split_supported(points: npt.NDArray[np.floating], labels: npt.NDArray[np.int
     if len(labels) == 0:
         return result
     counts = np.bincount(labels)
-    order = np.argsort(labels, kind='stable')
+    order = _grouping_order(labels, len(counts))
     starts = np.concatenate([[0], np.cumsum(counts)])
     next_label = len(counts)
     cells_needed = min_area / SURFACE_CELL ** 2
@@ -282,7 +282,8 @@ def split_supported(points: npt.NDArray[np.floating], labels: npt.NDArray[np.int
             continue
         grown = np.unique((surface[:, None] + _NEIGHBOUR_CELLS[None]).ravel())
         above_keys = _cell_keys(_cells(points[index[above]]), unique=False)
-        if (np.isin(above_keys, grown).mean() < SUPPORTED_SHARE
+        at = np.minimum(np.searchsorted(grown, above_keys), len(grown) - 1)
+        if ((grown[at] == above_keys).mean() < SUPPORTED_SHARE
                 or len(np.unique(above_keys)) > SUPPORTED_MAX_FOOTPRINT * len(surface)):
             continue
         parts = euclidean_clusters(points[index[above]], tolerance, vertical_tolerance)
@@ -300,6 +301,18 @@ def split_supported(points: npt.NDArray[np.floating], labels: npt.NDArray[np.int
 # Cell keys pack (x, y) cells into one int64; neighbours of a key are key + these offsets.
 _CELL_SPAN = 1 << 31
 _NEIGHBOUR_CELLS = np.array([dx * _CELL_SPAN + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
+
+
+def _grouping_order(labels: IndexArray, count: int) -> IndexArray:
+    """Return the stable argsort of labels in 0..count-1 (a radix sort when they fit 16 bits).
+
+    numpy sorts 16-bit integers by radix in linear time; int64 labels of a scan take 4-11 ms.
+    """
+    if count <= np.iinfo(np.uint16).max:
+        order: IndexArray = np.argsort(labels.astype(np.uint16), kind='stable')
+        return order
+    order = np.argsort(labels, kind='stable')
+    return order
 
 
 def _cells(points: npt.NDArray[np.floating]) -> npt.NDArray[np.int64]:
@@ -431,7 +444,7 @@ class Segmenter:
                                     & (counts <= config.max_points))
         # Largest first: stable order makes results reproducible and big objects come first.
         candidates = candidates[np.argsort(-counts[candidates], kind='stable')]
-        order = np.argsort(cluster, kind='stable')
+        order = _grouping_order(cluster, num_clusters)
         starts = np.concatenate([[0], np.cumsum(counts)])
         sorted_index = kept_index[clustered[order]]
         sorted_points = xyz[sorted_index].astype(np.float64)
