@@ -50,6 +50,7 @@ from vlm_seg_ros.datasets.demo_scene import DemoScene, demo_scene, match_truth
 from vlm_seg_ros.errors import VlmSegError
 from vlm_seg_ros.models.loading import ModelConfig, resolve, select_device
 from vlm_seg_ros.msg import SceneGraph, SceneObject
+from vlm_seg_ros.nodes import parameters
 from vlm_seg_ros.outputs import scene_graph_json
 
 NAMESPACE = '/vlm_seg_ros_demo'
@@ -207,11 +208,12 @@ class DemoSensors(Node):
         self.description = text.data
 
 
-def _node_launch(scene: DemoScene, output: Path, models: dict[str, str]) -> bringup.NodeLaunch:
+def _node_launch(scene: DemoScene, output: Path, values: dict[str, Any],
+                 models: dict[str, str]) -> bringup.NodeLaunch:
     """perception.launch.py's node in the demo namespace, with the demo's parameters."""
     t = scene.lidar_to_camera  # the parameter is [x, y, z, qx, qy, qz, qw]
     pose = [*map(float, t.translation), *map(float, t.quaternion)]
-    parameters = {**DEMO_PARAMETERS, 'lidar_to_camera': pose,
+    parameters = {**DEMO_PARAMETERS, **values, 'lidar_to_camera': pose,
                   'models.segmenter': models.get('segmenter', ''),
                   'models.describer': models.get('describer', '')}
     params_file = output / 'demo_parameters.yaml'
@@ -318,12 +320,21 @@ def main(argv: list[str] | None = None) -> int:
                         'names and masks (default 240)')
     parser.add_argument('--no-models', action='store_true',
                         help='geometry only, even when models are in the cache')
+    parser.add_argument('-p', dest='overrides', action='append', default=[],
+                        metavar='NAME:=VALUE', help='a perception_node parameter, e.g. '
+                        '-p models.describer:=/path/to/checkpoint (repeatable)')
     args = parser.parse_args(argv)
+    try:
+        values = parameters.read_values(None, args.overrides)
+        config, _ = parameters.to_config({**DEMO_PARAMETERS, **values})
+    except VlmSegError as exc:
+        print(f'demo: {exc}', file=sys.stderr)
+        return 2
     args.output.mkdir(parents=True, exist_ok=True)
 
-    models = {} if args.no_models else choose_models(ModelConfig())
+    models = {} if args.no_models else choose_models(config.models)
     scene = demo_scene()
-    launch = _node_launch(scene, args.output, models)
+    launch = _node_launch(scene, args.output, values, models)
     env = {**os.environ, **launch.env}
     os.environ.update(launch.env)  # this process publishes large images too
     print('demo: rendering the scene and starting perception_node '

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 import sys
@@ -34,7 +34,6 @@ from builtin_interfaces.msg import Time
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from tqdm import tqdm
-import yaml
 
 from vlm_seg_ros.bags import TF_STATIC_TOPIC, BagReader, BagWriter, TransformTree, to_ros
 from vlm_seg_ros.core.scene import ScenePipeline
@@ -93,54 +92,6 @@ def choose_topics(bag_topics: dict[str, str], *, points: str | None, image: str 
         chosen = replace(chosen, image=pick(image, IMAGE_TYPE, '--image'),
                          camera_info=pick(camera_info, CAMERA_INFO_TYPE, '--camera-info'))
     return chosen
-
-
-def read_parameters(params_file: Path | None, overrides: Sequence[str]) -> dict[str, Any]:
-    """Return parameter values by dotted name: the file's, then ``name:=value`` overrides.
-
-    The file is a ROS 2 parameters file (``<node or /**>: ros__parameters: {...}``); every
-    section with ``ros__parameters`` is read, in order. Values are YAML (``-p a:=1.5``).
-
-    Raises:
-        InvalidInputError: on an unreadable file or a malformed override.
-
-    """
-    values: dict[str, Any] = {}
-
-    def flatten(prefix: str, tree: dict[str, Any]) -> None:
-        for key, value in tree.items():
-            name = f'{prefix}{key}'
-            if isinstance(value, dict):
-                flatten(f'{name}.', value)
-            else:
-                values[name] = value
-
-    if params_file is not None:
-        try:
-            document = yaml.safe_load(params_file.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            msg = f'cannot read the parameters file {params_file}: {exc}'
-            raise InvalidInputError(msg) from exc
-        sections = [v['ros__parameters'] for v in (document or {}).values()
-                    if isinstance(v, dict) and isinstance(v.get('ros__parameters'), dict)]
-        if not sections:
-            msg = f'{params_file} has no "<node>: ros__parameters:" section'
-            raise InvalidInputError(msg)
-        for section in sections:
-            flatten('', section)
-    for override in overrides:
-        name, sep, text = override.partition(':=')
-        if not sep or not name:
-            msg = f'parameters are -p name:=value, got {override!r}'
-            raise InvalidInputError(msg)
-        values[name] = yaml.safe_load(text) if text.strip() else ''  # as ROS reads `-p a:=`
-    values = {k: v for k, v in values.items() if not k.startswith('qos_overrides.')}
-    unknown = sorted(set(values) - set(parameters.parameter_names()) - {'use_sim_time'})
-    if unknown:
-        msg = f'unknown parameters {unknown}; see config/perception.yaml for the names'
-        raise InvalidInputError(msg)
-    values.pop('use_sim_time', None)
-    return values
 
 
 class StaticTransforms:
@@ -203,7 +154,7 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any], topics: T
     Args:
         source: the input bag (folder, or one ``.mcap`` file).
         output: the bag to write (must not exist unless ``overwrite``).
-        values: perception_node parameter values by name (see ``read_parameters``).
+        values: perception_node parameter values by name (``parameters.read_values``).
         topics: the sensor topics; None: found by type.
         storage: ``'mcap'`` or ``'sqlite3'``.
         overwrite: replace an existing output bag.
@@ -338,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         tqdm.write(text, file=sys.stderr)
 
     try:
-        values = read_parameters(args.params_file, args.overrides)
+        values = parameters.read_values(args.params_file, args.overrides)
         if args.no_camera:
             values['camera.enabled'] = False
         camera = values.get('camera.enabled', True)

@@ -10,13 +10,16 @@ parameter, ``lidar_to_camera``, is declared beside them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 import math
+from pathlib import Path
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+import yaml
 
 from vlm_seg_ros.core.config import (
     ParameterSpec,
@@ -132,4 +135,52 @@ def with_changes(node: Node, changes: list[Parameter[Any]]) -> dict[str, Any]:
     """Return the node's parameter values by name with ``changes`` applied."""
     values = {name: node.get_parameter(name).value for name in parameter_names()}
     values.update({p.name: p.value for p in changes if p.name in values})
+    return values
+
+
+def read_values(params_file: Path | None, overrides: Sequence[str]) -> dict[str, Any]:
+    """Return parameter values by dotted name: the file's, then ``name:=value`` overrides.
+
+    The file is a ROS 2 parameters file (``<node or /**>: ros__parameters: {...}``); every
+    section with ``ros__parameters`` is read, in order. Values are YAML (``-p a:=1.5``).
+
+    Raises:
+        InvalidInputError: on an unreadable file or a malformed override.
+
+    """
+    values: dict[str, Any] = {}
+
+    def flatten(prefix: str, tree: dict[str, Any]) -> None:
+        for key, value in tree.items():
+            name = f'{prefix}{key}'
+            if isinstance(value, dict):
+                flatten(f'{name}.', value)
+            else:
+                values[name] = value
+
+    if params_file is not None:
+        try:
+            document = yaml.safe_load(params_file.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            msg = f'cannot read the parameters file {params_file}: {exc}'
+            raise InvalidInputError(msg) from exc
+        sections = [v['ros__parameters'] for v in (document or {}).values()
+                    if isinstance(v, dict) and isinstance(v.get('ros__parameters'), dict)]
+        if not sections:
+            msg = f'{params_file} has no "<node>: ros__parameters:" section'
+            raise InvalidInputError(msg)
+        for section in sections:
+            flatten('', section)
+    for override in overrides:
+        name, sep, text = override.partition(':=')
+        if not sep or not name:
+            msg = f'parameters are -p name:=value, got {override!r}'
+            raise InvalidInputError(msg)
+        values[name] = yaml.safe_load(text) if text.strip() else ''  # as ROS reads `-p a:=`
+    values = {k: v for k, v in values.items() if not k.startswith('qos_overrides.')}
+    unknown = sorted(set(values) - set(parameter_names()) - {'use_sim_time'})
+    if unknown:
+        msg = f'unknown parameters {unknown}; see config/perception.yaml for the names'
+        raise InvalidInputError(msg)
+    values.pop('use_sim_time', None)
     return values
