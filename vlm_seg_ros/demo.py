@@ -90,12 +90,6 @@ class Summary:
     models: dict[str, str]
     description: str
 
-    @property
-    def recovered(self) -> bool:
-        """Whether every truth object and truth relation was found."""
-        return (all(o.id is not None for o in self.objects)
-                and all(r['found'] for r in self.truth_relations))
-
 
 def choose_models(config: ModelConfig) -> dict[str, str]:
     """Return the models in the local cache by role (``segmenter``, ``describer``).

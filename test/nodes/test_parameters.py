@@ -58,3 +58,20 @@ def test_a_nearly_unit_quaternion_is_normalised() -> None:
     transform = parameters.lidar_to_camera([1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0004])
     np.testing.assert_allclose(transform.rotation, np.eye(3), atol=1e-12)
     np.testing.assert_allclose(transform.translation, [1, 2, 3])
+
+
+def test_read_values_takes_a_parameters_file_then_overrides(tmp_path: Path) -> None:
+    """What process-bag and the demo read: the shipped file gives the defaults."""
+    values = parameters.read_values(REPO_CONFIG, [])
+    config, _ = parameters.to_config(values)
+    assert config == parameters.to_config({})[0]
+    values = parameters.read_values(REPO_CONFIG, ['segmentation.max_range:=30',
+                                                  'target_frame:=', 'camera.enabled:=false'])
+    assert values['segmentation.max_range'] == 30 and values['target_frame'] == ''
+    assert values['camera.enabled'] is False
+    for text, message in (('- a list', 'no "<node>: ros__parameters:" section'),
+                          ('a: [unclosed', 'cannot read the parameters file')):
+        path = tmp_path / 'bad.yaml'
+        path.write_text(text)
+        with pytest.raises(InvalidInputError, match=message):
+            parameters.read_values(path, [])

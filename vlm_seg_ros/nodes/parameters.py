@@ -164,7 +164,8 @@ def read_values(params_file: Path | None, overrides: Sequence[str]) -> dict[str,
         except (OSError, yaml.YAMLError) as exc:
             msg = f'cannot read the parameters file {params_file}: {exc}'
             raise InvalidInputError(msg) from exc
-        sections = [v['ros__parameters'] for v in (document or {}).values()
+        sections = [v['ros__parameters']
+                    for v in (document.values() if isinstance(document, dict) else ())
                     if isinstance(v, dict) and isinstance(v.get('ros__parameters'), dict)]
         if not sections:
             msg = f'{params_file} has no "<node>: ros__parameters:" section'
