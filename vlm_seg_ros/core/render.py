@@ -96,15 +96,6 @@ class MapObject(NamedTuple):
     box: OrientedBox
 
 
-def _footprint(box: OrientedBox) -> npt.NDArray[np.float64]:
-    """(4, 2) corners of a box's footprint, counter-clockwise."""
-    c, s = math.cos(box.yaw), math.sin(box.yaw)
-    half_length, half_width = box.size[0] / 2, box.size[1] / 2
-    local = np.array([(half_length, half_width), (-half_length, half_width),
-                      (-half_length, -half_width), (half_length, -half_width)])
-    return np.asarray(box.center[:2] + local @ np.array([[c, s], [-s, c]]), dtype=np.float64)
-
-
 def draw_birds_eye(objects: Sequence[MapObject], relations: Sequence[Relation], *,
                    extent: tuple[float, float, float, float], resolution: float = 0.02,
                    viewpoint: tuple[float, float] = (0.0, 0.0),
@@ -150,10 +141,10 @@ def draw_birds_eye(objects: Sequence[MapObject], relations: Sequence[Relation], 
     cv2.fillConvexPoly(image, np.array([sensor + (0, -12), sensor + (-8, 8), sensor + (8, 8)],
                                        dtype=np.int32), (40, 40, 40))
     for box in truth:
-        cv2.polylines(image, [pixel(_footprint(box))], True, (120, 120, 120), 1, cv2.LINE_AA)
+        cv2.polylines(image, [pixel(box.footprint())], True, (120, 120, 120), 1, cv2.LINE_AA)
     fill = image.copy()
     for item in objects:
-        cv2.fillPoly(fill, [pixel(_footprint(item.box))], colour_of(item.object_id))
+        cv2.fillPoly(fill, [pixel(item.box.footprint())], colour_of(item.object_id))
     image[:] = (0.6 * image + 0.4 * fill).astype(np.uint8)
     centres = {item.object_id: pixel([item.box.center[:2]])[0] for item in objects}
     for relation in relations:
@@ -165,10 +156,10 @@ def draw_birds_eye(objects: Sequence[MapObject], relations: Sequence[Relation], 
                  tuple(map(int, centres[relation.object])), rgb,
                  3 if relation.predicate in ('on', 'under') else 1, cv2.LINE_AA)
     for item in objects:
-        cv2.polylines(image, [pixel(_footprint(item.box))], True, colour_of(item.object_id), 2,
+        cv2.polylines(image, [pixel(item.box.footprint())], True, colour_of(item.object_id), 2,
                       cv2.LINE_AA)
     for item in objects:  # each text beside its footprint's rightmost corner
-        corners = pixel(_footprint(item.box))
+        corners = pixel(item.box.footprint())
         x, y = (int(v) for v in corners[corners[:, 0].argmax()])
         _label(image, f'#{item.object_id} {item.label}'.strip(), (x + 4, y + 4))
     legend: list[tuple[str, tuple[int, ...]]] = (

@@ -56,17 +56,8 @@ class DemoObject:
         first = self.parts[0].shape
         yaw = first.yaw if isinstance(first, OrientedBox) else 0.0
         c, s = math.cos(yaw), math.sin(yaw)
-        corners = []
-        for part in self.parts:
-            box = part.shape.box if isinstance(part.shape, Cylinder) else part.shape
-            pc, ps = math.cos(box.yaw), math.sin(box.yaw)
-            for sx in (-0.5, 0.5):
-                for sy in (-0.5, 0.5):
-                    for sz in (-0.5, 0.5):
-                        lx, ly, lz = box.size * (sx, sy, sz)
-                        corners.append((box.center[0] + pc * lx - ps * ly,
-                                        box.center[1] + ps * lx + pc * ly, box.center[2] + lz))
-        points = np.array(corners)
+        points = np.vstack([(part.shape.box if isinstance(part.shape, Cylinder)
+                             else part.shape).corners() for part in self.parts])
         local = np.column_stack([c * points[:, 0] + s * points[:, 1],
                                  -s * points[:, 0] + c * points[:, 1], points[:, 2]])
         low, high = local.min(axis=0), local.max(axis=0)
