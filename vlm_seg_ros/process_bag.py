@@ -146,7 +146,8 @@ class Summary:
                 f'wrote {output} ({self.written} messages, {size / 1e6:.1f} MB)')
 
 
-def process_bag(source: Path, output: Path, *, values: dict[str, Any], topics: Topics | None,
+def process_bag(source: Path, output: Path, *, values: dict[str, Any],
+                topics: tuple[str | None, str | None, str | None] = (None, None, None),
                 storage: str, overwrite: bool, namespace: str, models: bool,
                 log: Callable[[str], None], progress: bool = True) -> Summary:
     """Run the pipeline on every synchronised frame of ``source``; write ``output``.
@@ -155,7 +156,8 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any], topics: T
         source: the input bag (folder, or one ``.mcap`` file).
         output: the bag to write (must not exist unless ``overwrite``).
         values: perception_node parameter values by name (``parameters.read_values``).
-        topics: the sensor topics; None: found by type.
+        topics: the points, image and camera_info topics; None: the bag's only one of its
+            type (see ``choose_topics``).
         storage: ``'mcap'`` or ``'sqlite3'``.
         overwrite: replace an existing output bag.
         namespace: prefix of the output topics.
@@ -173,12 +175,10 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any], topics: T
     summary = Summary()
     with BagReader(source) as bag:
         camera = config.camera.enabled
-        chosen = topics or choose_topics(bag.topics, points=None, image=None, camera_info=None,
-                                         camera=camera)
-        if camera and chosen.image is None:
-            chosen = choose_topics(bag.topics, points=chosen.points, image=None,
-                                   camera_info=None, camera=True)
-        inputs = chosen.inputs if camera else [chosen.points]
+        points, image, camera_info = topics
+        chosen = choose_topics(bag.topics, points=points, image=image, camera_info=camera_info,
+                               camera=camera)
+        inputs = chosen.inputs
         index_of = {topic: i for i, topic in enumerate(inputs)}
         types = {chosen.points: PointCloud2, chosen.image: Image, chosen.camera_info: CameraInfo}
         tree = TransformTree()
@@ -292,13 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         values = parameters.read_values(args.params_file, args.overrides)
         if args.no_camera:
             values['camera.enabled'] = False
-        camera = values.get('camera.enabled', True)
-        topics = None
-        if args.points or args.image or args.camera_info:
-            with BagReader(args.input) as bag:
-                topics = choose_topics(bag.topics, points=args.points, image=args.image,
-                                       camera_info=args.camera_info, camera=bool(camera))
-        summary = process_bag(args.input, args.output, values=values, topics=topics,
+        summary = process_bag(args.input, args.output, values=values,
+                              topics=(args.points, args.image, args.camera_info),
                               storage=args.storage, overwrite=args.overwrite,
                               namespace=args.namespace.rstrip('/'), models=not args.no_models,
                               log=log, progress=not args.quiet)
