@@ -54,6 +54,10 @@ class OutputConfig:
     description_period: float = tunable(
         1.0, 'seconds between ~/description messages (0: every frame)', minimum=0.0,
         maximum=3600.0)
+    marker_lifetime: float = tunable(
+        2.0, 'seconds RViz keeps a marker that is not refreshed (boxes vanish when the node '
+        'stops publishing, e.g. the LiDAR drops out); 0: until deleted', minimum=0.0,
+        maximum=3600.0)
 
     def __post_init__(self) -> None:
         """Check every tunable's type and range."""
@@ -190,14 +194,16 @@ class MarkerBook:
 
     NAMESPACES = ('boxes', 'labels', 'relations')
 
-    def __init__(self) -> None:
-        """Start with nothing drawn."""
+    def __init__(self, lifetime: float = 0.0) -> None:
+        """Start with nothing drawn; markers last ``lifetime`` s unless refreshed (0: forever)."""
         self._drawn: dict[tuple[str, int], str] = {}
+        nanoseconds = round(lifetime * 1e9)
+        self._lifetime = Duration(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
 
     def markers(self, frame: SceneFrame, header: Header) -> MarkerArray:
         """Boxes and id/label texts per object, relation lines; DELETE for what went away."""
         markers: list[Marker] = []
-        forever = Duration()
+        lifetime = self._lifetime
         for view in frame.objects:
             track = view.track
             red, green, blue = colour_of(track.id)
@@ -206,7 +212,7 @@ class MarkerBook:
             markers.append(Marker(
                 header=header, ns='boxes', id=track.id, type=Marker.CUBE, action=Marker.ADD,
                 pose=_pose(box), scale=_vector(np.maximum(box.size, 0.02)),
-                color=_colour(rgb, 0.35), lifetime=forever))
+                color=_colour(rgb, 0.35), lifetime=lifetime))
             text_pose = _pose(box)
             text_pose.position.z += float(box.size[2]) / 2 + 0.4
             text_pose.orientation = Quaternion()
@@ -214,10 +220,10 @@ class MarkerBook:
                 header=header, ns='labels', id=track.id, type=Marker.TEXT_VIEW_FACING,
                 action=Marker.ADD, pose=text_pose, scale=Vector3(z=0.5),
                 color=_colour(rgb, 1.0), text=f'#{track.id} {track.label}'.strip(),
-                lifetime=forever))
+                lifetime=lifetime))
         centres = {view.track.id: view.track.box.center for view in frame.objects}
         lines = Marker(header=header, ns='relations', id=0, type=Marker.LINE_LIST,
-                       action=Marker.ADD, scale=Vector3(x=0.05), lifetime=forever,
+                       action=Marker.ADD, scale=Vector3(x=0.05), lifetime=lifetime,
                        pose=Pose(orientation=Quaternion(w=1.0)))
         for relation in frame.geometry.relations:
             if relation.predicate not in DRAWN_PREDICATES or relation.subject > relation.object:
@@ -248,7 +254,7 @@ class OutputBuilder:
     def __init__(self, config: OutputConfig) -> None:
         """Build what ``config`` enables."""
         self.config = config
-        self._markers = MarkerBook()
+        self._markers = MarkerBook(config.marker_lifetime)
         self._last_description = -1.0
 
     def build(self, frame: SceneFrame, header: Header, image_header: Header | None, *,

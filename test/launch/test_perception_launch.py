@@ -7,6 +7,7 @@ this module is skipped with that reason.
 from __future__ import annotations
 
 from pathlib import Path
+import time
 
 import pytest
 
@@ -15,7 +16,6 @@ launch_pytest = pytest.importorskip(
     reason='launch_pytest is not installed: it comes with a ROS 2 install, not from PyPI')
 
 from ament_index_python.packages import get_package_share_directory  # noqa: E402
-from builtin_interfaces.msg import Time  # noqa: E402
 from launch import LaunchDescription  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
@@ -26,6 +26,7 @@ from std_msgs.msg import Header  # noqa: E402
 
 from vlm_seg_ros.conversions import array_to_image, xyz_to_pointcloud2  # noqa: E402
 from vlm_seg_ros.msg import SceneGraph  # noqa: E402
+from vlm_seg_ros.outputs import to_time  # noqa: E402
 
 LAUNCH_FILE = Path(get_package_share_directory('vlm_seg_ros')) / 'launch' / 'perception.launch.py'
 
@@ -54,8 +55,9 @@ def test_launch_file_starts_the_node_with_remapped_inputs(ros) -> None:
     k = [300.0, 0.0, 159.5, 0.0, 300.0, 119.5, 0.0, 0.0, 1.0]
 
     def graph_back() -> bool:
-        header = Header(stamp=Time(sec=7), frame_id='lidar')
-        camera = Header(stamp=Time(sec=7), frame_id='camera')
+        stamp = to_time(time.time())
+        header = Header(stamp=stamp, frame_id='lidar')
+        camera = Header(stamp=stamp, frame_id='camera')
         publishers[0].publish(xyz_to_pointcloud2(scan, header))
         publishers[1].publish(array_to_image(np.zeros((240, 320, 3), np.uint8),
                                              encoding='rgb8', header=camera))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+import time
 
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
 from builtin_interfaces.msg import Time
@@ -29,6 +30,7 @@ from vlm_seg_ros.datasets.kitti_messages import kitti_messages
 from vlm_seg_ros.evaluation import kitti_box_matches
 from vlm_seg_ros.msg import SceneGraph
 from vlm_seg_ros.nodes.perception_node import PerceptionNode
+from vlm_seg_ros.outputs import to_time
 from vlm_seg_ros.srv import Ask
 
 NODE = str(Path(get_package_prefix('vlm_seg_ros')) / 'lib' / 'vlm_seg_ros' / 'perception_node')
@@ -36,6 +38,11 @@ CONFIG = str(Path(get_package_share_directory('vlm_seg_ros')) / 'config' / 'perc
 LIDAR_ONLY = ['-p', 'camera.enabled:=false']
 OUTPUTS = {'scene_graph': SceneGraph, 'markers': MarkerArray, 'objects/cloud': PointCloud2,
            'labels': Image, 'overlay': Image, 'scene_graph/json': String}
+
+
+def stamp_now(offset: float = 0.0) -> Time:
+    """Return now + ``offset`` s: the node drops messages stamped far from its clock."""
+    return to_time(time.time() + offset)
 
 
 def start_node(spawn, namespace: str, *extra: str, params_file: str = CONFIG,
@@ -104,11 +111,13 @@ def test_lidar_only_publishes_one_scene_graph_per_scan_with_its_stamp_and_frame(
                                  graphs.append, 10)
     scan = lidar_scan()
     assert warm_up(ros, lambda: pub.publish(xyz_to_pointcloud2(
-        scan, Header(stamp=Time(sec=1), frame_id='velodyne'))), graphs), node.output()
+        scan, Header(stamp=stamp_now(-5.0), frame_id='velodyne'))), graphs), node.output()
     ros.spin_until(lambda: False, timeout=0.5)
     graphs.clear()
-    stamps = [Time(sec=1_000 + i, nanosec=i) for i in range(5)]
-    for stamp in stamps:
+    stamps = []
+    for _ in range(5):
+        stamp = stamp_now()
+        stamps.append(stamp)
         pub.publish(xyz_to_pointcloud2(scan, Header(stamp=stamp, frame_id='velodyne')))
         ros.spin_until(lambda s=stamp: graphs and graphs[-1].header.stamp == s, timeout=5)
 
@@ -152,7 +161,7 @@ def test_kitti_frames_at_10_hz_become_graphs_clouds_markers_and_images_that_agre
     def publish(frame: str) -> None:
         nonlocal tick
         tick += 1
-        stamp = Time(sec=100 + tick // 10, nanosec=(tick % 10) * 100_000_000)
+        stamp = stamp_now()
         for pub, message in zip(pubs, frames[frame].stamped(stamp), strict=True):
             pub.publish(message)
         sent.setdefault(frame, []).append((stamp.sec, stamp.nanosec))
@@ -238,7 +247,7 @@ def test_lifecycle_deactivate_stops_and_clears_activate_resumes(ros, spawn) -> N
 
     def publish() -> None:
         tick[0] += 1
-        pub.publish(xyz_to_pointcloud2(scan, Header(stamp=Time(sec=tick[0]), frame_id='l')))
+        pub.publish(xyz_to_pointcloud2(scan, Header(stamp=stamp_now(), frame_id='l')))
 
     assert warm_up(ros, publish, graphs), node.output()
     assert transition(ros, '/pn_life/perception', Transition.TRANSITION_DEACTIVATE)
@@ -267,16 +276,14 @@ def test_without_autostart_it_waits_unconfigured_until_told(ros, spawn) -> None:
     ros.node.create_subscription(SceneGraph, '/pn_manual/perception/scene_graph',
                                  graphs.append, 10)
     assert warm_up(ros, lambda: pub.publish(xyz_to_pointcloud2(
-        lidar_scan(), Header(frame_id='l'))), graphs), node.output()
+        lidar_scan(), Header(stamp=stamp_now(), frame_id='l'))), graphs), node.output()
 
 
 def test_a_silent_node_says_which_input_is_missing(ros, spawn) -> None:
     node = start_node(spawn, '/pn_quiet')
     pub = ros.node.create_publisher(PointCloud2, '/pn_quiet/points', qos_profile_sensor_data)
-    scan = xyz_to_pointcloud2(lidar_scan(), Header(frame_id='l'))
-
     def explained() -> bool:
-        pub.publish(scan)
+        pub.publish(xyz_to_pointcloud2(lidar_scan(), Header(stamp=stamp_now(), frame_id='l')))
         ros.spin_until(lambda: False, timeout=0.1)
         return 'no messages on /pn_quiet/image: nobody publishes it' in node.output()
 
@@ -365,10 +372,10 @@ def stream(ros, namespace: str, graphs: list, seconds: float) -> list[Time]:
         for pub, msg in zip(pubs, camera_frame(stamp), strict=True):
             pub.publish(msg)
 
-    assert warm_up(ros, lambda: publish(Time(sec=50)), graphs)
+    assert warm_up(ros, lambda: publish(stamp_now(-5.0)), graphs)
     stamps = []
-    for k in range(int(seconds * 5)):
-        stamp = Time(sec=100 + k // 5, nanosec=(k % 5) * 200_000_000)
+    for _ in range(int(seconds * 5)):
+        stamp = stamp_now()
         publish(stamp)
         stamps.append(stamp)
         ros.spin_until(lambda: False, timeout=0.2)

@@ -43,6 +43,17 @@ class SyncConfig:
     lidar_offset: float = tunable(
         0.0, 'seconds added to point cloud stamps before matching (e.g. -0.05 for a 10 Hz '
         'LiDAR stamped at the end of its sweep)', minimum=-10.0, maximum=10.0)
+    max_stamp_age: float = tunable(
+        10.0, "drop messages stamped more than this many seconds before the node's clock (an "
+        'unset stamp, a bag played without use_sim_time); 0: no limit', minimum=0.0,
+        maximum=1e9)
+    max_stamp_lead: float = tunable(
+        1.0, "drop messages stamped more than this many seconds after the node's clock (a "
+        'sensor clock that is not synchronised); 0: no limit', minimum=0.0, maximum=1e9)
+    camera_timeout: float = tunable(
+        1.0, 'seconds without image or camera_info after which LiDAR scans are processed '
+        'alone (geometry keeps running while the camera is down); 0: always wait for the '
+        'camera', minimum=0.0, maximum=3600.0)
 
     def __post_init__(self) -> None:
         """Check every tunable's type and range."""

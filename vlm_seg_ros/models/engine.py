@@ -13,8 +13,10 @@ worker is free (so nothing queues and nothing is lost):
 Results wait in a queue and are applied on the frame thread by :meth:`apply` before the next
 frame (votes on tracks, masks and captions by track id), so the geometry never waits for a
 model and nothing else touches the tracks. Models load on a background thread; a missing model
-is logged once with how to fetch it and the engine runs without it; a model that fails three
-times in a row is switched off with the reason logged.
+is logged once with how to fetch it and the engine runs without it. A model call that fails is
+counted, its job dropped and the worker goes on with the next (after running out of memory, the
+garbage is collected and torch's CUDA cache emptied first); a model that fails three times in a
+row is switched off with the reason logged, and the node goes on without it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+import gc
 import threading
 import time
 from typing import Any
@@ -423,6 +426,9 @@ class SemanticEngine:
                 result = function(*args, **kwargs)
         except Exception as exc:
             slot.failures += 1
+            if _out_of_memory(exc):
+                self.counters['out_of_memory'] += 1
+                _free_memory()  # let the next call (or the other model) have the memory back
             if slot.failures >= MAX_FAILURES and slot.state == 'loaded':
                 slot.state = 'failed'
                 slot.reason = f'{slot.failures} calls in a row failed, last: ' \
@@ -467,6 +473,21 @@ class SemanticEngine:
         """Stop the workers (the current model call finishes in the background)."""
         self._mask_worker.stop(timeout=0.5)
         self._label_worker.stop(timeout=0.5)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Return whether ``exc`` is running out of host or accelerator memory."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == 'OutOfMemoryError' \
+        or 'out of memory' in str(exc).lower()
+
+
+def _free_memory() -> None:
+    """Return the memory of a failed call: collect its garbage, empty torch's CUDA cache."""
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _xyxy(box: Box) -> tuple[float, float, float, float]:

@@ -81,25 +81,42 @@ def _intensity(cloud: PointCloud2) -> npt.NDArray[np.float32] | None:
     return np.asarray(array['intensity'], dtype=np.float32).reshape(-1)
 
 
+class DroppedFrameError(InvalidInputError):
+    """A frame that cannot be processed; ``reason`` names why in a word (for counters)."""
+
+    def __init__(self, reason: str, text: str) -> None:
+        """Keep ``reason`` (e.g. ``'invalid_image'``) beside the message ``text``."""
+        super().__init__(text)
+        self.reason = reason
+
+
 def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: TransformSource,
-                 static_extrinsic: RigidTransform, *,
-                 warn: Callable[[str], None]) -> FrameInputs | None:
+                 static_extrinsic: RigidTransform, *, warn: Callable[[str], None],
+                 tf_failed: Callable[[str], None] | None = None) -> FrameInputs | None:
     """Decode ``(points[, image, camera_info])``; None (after ``warn``) without a transform.
 
+    ``tf_failed(text)`` is called for every failed TF lookup, also those that fall back to the
+    ``lidar_to_camera`` parameter.
+
     Raises:
-        InvalidInputError: on a malformed message, an image whose size disagrees with its
-            CameraInfo, or an image encoding that cannot become RGB.
+        DroppedFrameError: with reason ``invalid_points``, ``invalid_camera_info``,
+            ``image_size_mismatch`` or ``invalid_image``.
 
     """
     cloud: PointCloud2 = messages[0]
-    points = pointcloud2_to_xyz(cloud)
-    intensity = _intensity(cloud) if config.segmentation.ground.reflection_filter else None
+    try:
+        points = pointcloud2_to_xyz(cloud)
+        intensity = _intensity(cloud) if config.segmentation.ground.reflection_filter else None
+    except InvalidInputError as exc:
+        raise DroppedFrameError('invalid_points', f'points: {exc}') from exc
     lidar_frame, stamp = cloud.header.frame_id, cloud.header.stamp
     target = config.target_frame or lidar_frame
     try:
         to_target = extrinsics.lookup(target, stamp, lidar_frame, stamp, fixed_frame=target,
                                       timeout=config.tf_timeout)
     except TransformUnavailableError as exc:
+        if tf_failed is not None:
+            tf_failed(str(exc))
         warn(f'dropped a frame: {exc}; target_frame "" publishes in the point cloud\'s frame')
         return None
     camera = None
@@ -107,18 +124,26 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
     if len(messages) == 3:
         image: Image = messages[1]
         info: CameraInfo = messages[2]
-        model = camera_info_to_model(info)
+        try:
+            model = camera_info_to_model(info)
+        except InvalidInputError as exc:
+            raise DroppedFrameError('invalid_camera_info', f'camera_info: {exc}') from exc
         if (image.width, image.height) != (model.image_width, model.image_height):
             msg = (f'image is {image.width}x{image.height} but its CameraInfo describes '
                    f'{model.image_width}x{model.image_height} images')
-            raise InvalidInputError(msg)
-        rgb = image_to_array(image, desired_encoding='rgb8')
+            raise DroppedFrameError('image_size_mismatch', msg)
+        try:
+            rgb = image_to_array(image, desired_encoding='rgb8')
+        except InvalidInputError as exc:
+            raise DroppedFrameError('invalid_image', f'image: {exc}') from exc
         camera_frame = image.header.frame_id or info.header.frame_id
         try:
             to_camera = extrinsics.lookup(camera_frame, image.header.stamp, lidar_frame, stamp,
                                           fixed_frame=target, timeout=config.tf_timeout)
         except TransformUnavailableError as exc:
             if extrinsics.has_tf:
+                if tf_failed is not None:
+                    tf_failed(str(exc))
                 warn(f'{exc}; using the lidar_to_camera parameter instead')
             to_camera = static_extrinsic
         camera = CameraView(rgb, model, to_camera)
@@ -165,17 +190,17 @@ class SilenceReport:
         self._processed += 1
 
     def report(self, sync: SyncCounters, drops: Counter[str], *, active: bool) -> None:
-        """Log why nothing was published since the last report (nothing if frames left)."""
+        """Log which inputs are silent, and why nothing was published if nothing was."""
         received, processed = self._received, self._processed
         synchronised = sync.frames - self._frames
         self._received, self._processed, self._frames = [0] * len(self._subs), 0, sync.frames
-        if not active or processed:
+        if not active:
             return
         logger = self._node.get_logger()
         missing = [sub for sub, count in zip(self._subs, received, strict=True) if not count]
-        for sub in missing:
+        for sub in missing:  # also while LiDAR-only frames go out with the camera down
             logger.warning(f'no messages on {sub.topic_name}: {self._why_nothing(sub)}')
-        if missing:
+        if missing or processed:
             return
         stamps = [stamp_seconds(s) for s in self._stamps if s is not None]
         if not synchronised:

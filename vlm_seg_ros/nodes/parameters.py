@@ -3,9 +3,9 @@
 Every tunable is a field of :class:`PerceptionConfig` (the core's ``segmentation.*``,
 ``tracking.*``, ``relations.*``, ``camera.*``, ``masks.*``, ``labels.*`` and ``prompts.*``,
 the models' ``models.*``, plus the node's ``sync.*``, ``outputs.*``, ``target_frame``,
-``tf_timeout`` and ``autostart``), so the names, defaults, descriptions and ranges a user
-sees in ``ros2 param describe`` are those of the code that uses them. The one non-scalar
-parameter, ``lidar_to_camera``, is declared beside them.
+``tf_timeout``, ``diagnostics_period`` and ``autostart``), so the names, defaults,
+descriptions and ranges a user sees in ``ros2 param describe`` are those of the code that
+uses them. The one non-scalar parameter, ``lidar_to_camera``, is declared beside them.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ class PerceptionConfig(SceneConfig):
     tf_timeout: float = tunable(
         0.05, 'seconds to wait for a TF transform before the frame is dropped (tf2_ros only)',
         minimum=0.0, maximum=5.0)
+    diagnostics_period: float = tunable(
+        1.0, 'seconds between /diagnostics reports (frame rate, drops by reason, TF failures, '
+        'latency per stage, model status); 0: none', minimum=0.0, maximum=3600.0)
     autostart: bool = tunable(
         True, 'configure and activate on start; false: wait for lifecycle transitions '
         '(e.g. from a lifecycle manager)')

@@ -21,10 +21,11 @@ attach to track ids on later frames, and a missing or failing model leaves geome
 
 from __future__ import annotations
 
-from collections import Counter
 import copy
+import time
 from typing import Any
 
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
@@ -46,7 +47,14 @@ from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.models.engine import ModelUnavailableError, SemanticEngine
 from vlm_seg_ros.nodes import parameters, run
 from vlm_seg_ros.nodes.extrinsics import Extrinsics
-from vlm_seg_ros.nodes.frames import FrameInputs, SilenceReport, decode_frame, process_frame
+from vlm_seg_ros.nodes.frames import (
+    DroppedFrameError,
+    FrameInputs,
+    SilenceReport,
+    decode_frame,
+    process_frame,
+)
+from vlm_seg_ros.nodes.health import Health
 from vlm_seg_ros.nodes.publishers import Publishers
 from vlm_seg_ros.outputs import to_time
 from vlm_seg_ros.srv import Ask
@@ -64,7 +72,6 @@ class PerceptionNode(LifecycleNode):
         parameters.declare(self)
         self._configured = False
         self._active = False
-        self.drops: Counter[str] = Counter()
         self.extrinsics = Extrinsics(self)
         self.add_on_set_parameters_callback(self._check_parameters)
         if self.get_parameter('autostart').value:
@@ -112,8 +119,16 @@ class PerceptionNode(LifecycleNode):
                 lambda r: self.engine.add_box_prompt(
                     (r.x_offset, r.y_offset, r.width, r.height)), 10)]
         self.silence = SilenceReport(self, self.subs)
-        self.report_timer = self.create_timer(
-            5.0, self._report, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.report_timer = self.create_timer(5.0, self._report, clock=steady)
+        self.health = Health(self.get_name(), [sub.topic_name for sub in self.subs])
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.diagnostics_timer = self.create_timer(
+            config.diagnostics_period or 1.0, self._publish_diagnostics, clock=steady,
+            autostart=config.diagnostics_period > 0)
+        self._last_stamp: float | None = None
+        self._seen = [time.monotonic()] * len(self.subs)  # last message of each input
+        self._camera_down = False
         extrinsic = ('TF (tf2_ros), else the lidar_to_camera parameter'
                      if self.extrinsics.has_tf else 'the lidar_to_camera parameter')
         self.get_logger().info(
@@ -126,6 +141,7 @@ class PerceptionNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start processing frames."""
         result = super().on_activate(state)
+        self._seen = [time.monotonic()] * len(self.subs)  # the camera gets its timeout again
         self._active = True
         self.get_logger().info(f'active: publishing {self.get_fully_qualified_name()}/*')
         return result
@@ -156,6 +172,8 @@ class PerceptionNode(LifecycleNode):
         for sub in self.subs + self.prompt_subs:
             self.destroy_subscription(sub)
         self.destroy_timer(self.report_timer)
+        self.destroy_timer(self.diagnostics_timer)
+        self.destroy_publisher(self.diagnostics_pub)
         self.publishers_.destroy()
 
     # Frames ----------------------------------------------------------------------------------
@@ -163,32 +181,100 @@ class PerceptionNode(LifecycleNode):
         if not self._active:
             return
         self.silence.received(index, msg.header.stamp)
+        self.health.received(index)
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        if not self._stamp_ok(index, stamp):
+            return
+        now = time.monotonic()
+        self._seen[index] = now
+        if index == 0 and self._camera_silent(now):
+            self._submit((msg,))  # LiDAR-only: geometry goes on while the camera is down
+            return
         frame = self.sync.add(index, stamp, msg)
-        if frame is not None and not self.worker.submit(frame):
-            self.drops['replaced_by_newer_frame'] += 1
+        if frame is not None:
+            self._submit(frame)
+
+    def _submit(self, frame: tuple[object, ...]) -> None:
+        if not self.worker.submit(frame):
+            self.health.drop('replaced_by_newer_frame')
+
+    def _stamp_ok(self, index: int, stamp_ns: int) -> bool:
+        """Drop (and count) a message stamped too far from the node's clock."""
+        now = self.get_clock().now().nanoseconds
+        if now == 0:  # use_sim_time before the first /clock message: nothing to compare with
+            return True
+        sync = self.config.sync
+        ahead = (stamp_ns - now) / 1e9
+        topic = self.subs[index].topic_name
+        if sync.max_stamp_age and -ahead > sync.max_stamp_age:
+            self._drop('stamp_too_old', f"{topic} is stamped {-ahead:.1f} s before the node's "
+                       f'clock (sync.max_stamp_age {sync.max_stamp_age:g} s): an unset stamp, or '
+                       'a bag played without --clock and use_sim_time:=true?')
+            return False
+        if sync.max_stamp_lead and ahead > sync.max_stamp_lead:
+            self._drop('stamp_in_future', f"{topic} is stamped {ahead:.1f} s after the node's "
+                       f'clock (sync.max_stamp_lead {sync.max_stamp_lead:g} s): are the clocks of '
+                       'the sensor and this computer synchronised (chrony, PTP)?')
+            return False
+        return True
+
+    def _camera_silent(self, now: float) -> bool:
+        """Return whether the camera is down: an input silent for ``sync.camera_timeout``."""
+        timeout = self.config.sync.camera_timeout
+        silent = [sub.topic_name for sub, seen in zip(self.subs[1:], self._seen[1:],
+                                                      strict=True) if now - seen > timeout]
+        down = bool(silent) and timeout > 0
+        if down != self._camera_down:
+            self._camera_down = down
+            if down:
+                self._log('warn', f'no messages on {", ".join(silent)} for {timeout:g} s '
+                          '(sync.camera_timeout): processing LiDAR scans alone until the '
+                          'camera is back')
+            else:
+                self._log('info', 'the camera is back: frames are camera + LiDAR again')
+        return down
+
+    def _drop(self, reason: str, text: str) -> None:
+        self.health.drop(reason, text)
+        self._warn_throttled(f'dropped: {text}')
 
     def _process(self, messages: tuple[object, ...]) -> None:
-        config = self.config
+        started = time.perf_counter()
         try:
-            inputs = decode_frame(messages, config, self.extrinsics, self.static_extrinsic,
-                                  warn=self._warn_throttled)
-        except InvalidInputError as exc:
-            self.drops['invalid_input'] += 1
-            self._warn_throttled(f'dropped a frame: {exc}')
+            inputs = decode_frame(messages, self.config, self.extrinsics, self.static_extrinsic,
+                                  warn=self._warn_throttled, tf_failed=self.health.tf_failed)
+        except DroppedFrameError as exc:
+            self._drop(exc.reason, f'a frame: {exc}')
             return
         if inputs is None:
-            self.drops['no_transform'] += 1
+            self.health.drop('no_transform')
             return
-        self._run(inputs)
+        self._run(inputs, time.perf_counter() - started)
 
-    def _run(self, inputs: FrameInputs) -> None:
+    def _run(self, inputs: FrameInputs, decode: float) -> None:
         engine = self.engine
+        if self._last_stamp is not None and inputs.stamp < self._last_stamp:
+            self._log('info', f'time went back from {self._last_stamp:.3f} s to '
+                      f'{inputs.stamp:.3f} s (a looping bag, a simulator reset): tracks restart')
+            self.scene.reset()
+            engine.reset()
+            self.health.time_reset()
+        self._last_stamp = inputs.stamp
+        started = time.perf_counter()
         frame = process_frame(self.scene, engine, inputs,
                               render_overlay=self.publishers_.wanted('overlay'))
+        processed = time.perf_counter()
         if self._active:
             self.publishers_.publish(frame, inputs.header, inputs.image_header)
             self.silence.processed()
+            published = time.perf_counter()
+            stages = {**frame.timings, 'decode': decode, 'publish': published - processed,
+                      'total': decode + published - started}
+            now = self.get_clock().now().nanoseconds
+            if now:
+                stages['age'] = now / 1e9 - inputs.stamp
+            self.health.frame_published(stages, lidar_only=inputs.camera is None
+                                        and self.config.camera.enabled)
         if inputs.camera is not None:
             self._project_clicks(inputs)
             engine.observe(frame, inputs.camera.image)
@@ -245,7 +331,7 @@ class PerceptionNode(LifecycleNode):
             logger.info(text)
 
     def _on_error(self, messages: tuple[object, ...], exc: BaseException) -> None:
-        self.drops['error'] += 1
+        self.health.drop('error', f'{type(exc).__name__}: {exc}')
         self.get_logger().error(f'frame failed ({type(exc).__name__}: {exc}); the node goes on',
                                 throttle_duration_sec=5.0)
 
@@ -253,7 +339,16 @@ class PerceptionNode(LifecycleNode):
         self.get_logger().warning(text, throttle_duration_sec=5.0)
 
     def _report(self) -> None:
-        self.silence.report(self.sync.counters, self.drops, active=self._active)
+        self.silence.report(self.sync.counters, self.health.drops, active=self._active)
+
+    def _publish_diagnostics(self) -> None:
+        engine = self.engine
+        tf_source = ('TF (tf2_ros), else lidar_to_camera' if self.extrinsics.has_tf
+                     else 'the lidar_to_camera parameter (no tf2_ros)')
+        self.diagnostics_pub.publish(self.health.report(
+            Header(stamp=self.get_clock().now().to_msg()), self.sync.counters,
+            [engine.segmenter, engine.text_segmenter, engine.describer],
+            camera_down=self._camera_down, tf_source=tf_source))
 
     # Parameters ------------------------------------------------------------------------------
     def _check_parameters(self, changes: list[Parameter[Any]]) -> SetParametersResult:

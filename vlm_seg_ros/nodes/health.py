@@ -1,0 +1,211 @@
+"""The node's health on ``/diagnostics`` (``diagnostic_msgs/DiagnosticArray``).
+
+Every ``diagnostics_period`` seconds the node publishes one array whose statuses are named
+``<node name>: <part>``, the convention of ``diagnostic_updater`` (not installable without a
+ROS install, so these few lines build the messages directly), which ``rqt_robot_monitor`` and
+``diagnostic_aggregator`` group by:
+
+- ``frames``: messages received per second per input, synchronised and published frames per
+  second, LiDAR-only frames (camera down), seconds since the last published frame. WARN when
+  nothing was published in the period (with the likely cause) or the camera is down.
+- ``drops``: frames and messages dropped, total per reason (see :data:`DROP_REASONS`), and
+  the last reason's text. WARN when anything but ``replaced_by_newer_frame`` (the normal effect
+  of inputs faster than processing: the node keeps the newest) happened in the period.
+- ``transforms``: TF lookups that failed, total and in the period, and the last error. WARN
+  when any failed in the period.
+- ``latency``: per pipeline stage, p50 and p95 in milliseconds over the last
+  :data:`WINDOW` frames; ``age`` is the scan's stamp to publication (on the node's clock),
+  ``total`` decoding to publication.
+- ``model <role>`` (segmenter, text_segmenter, describer): state, model, device, reason.
+  OK when loaded, loading or disabled, WARN when missing, ERROR when failed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
+from std_msgs.msg import Header
+
+from vlm_seg_ros.core.sync import SyncCounters
+from vlm_seg_ros.models.engine import ModelSlot
+
+# Why a message or frame was dropped (the keys of the ``drops`` status).
+DROP_REASONS = {
+    'replaced_by_newer_frame': 'a newer frame replaced it while the previous one was processed',
+    'unsynchronised': 'no message of the other inputs within sync.slop (sync queue evicted it)',
+    'late': 'older than the last synchronised frame of its input',
+    'stamp_too_old': "stamped more than sync.max_stamp_age before the node's clock",
+    'stamp_in_future': "stamped more than sync.max_stamp_lead after the node's clock",
+    'invalid_points': 'a malformed PointCloud2',
+    'invalid_image': 'a malformed Image or an encoding that cannot become RGB',
+    'invalid_camera_info': 'a malformed CameraInfo (K, D, R, P, size, distortion model)',
+    'image_size_mismatch': 'the Image size differs from its CameraInfo',
+    'no_transform': 'no TF transform from the point cloud to target_frame',
+    'error': 'processing raised an unexpected error (logged with its type)',
+}
+# Frames over which the latency percentiles are taken.
+WINDOW = 100
+
+OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+_MODEL_LEVELS = {'loaded': OK, 'loading': OK, 'disabled': OK, 'missing': WARN, 'failed': ERROR}
+
+
+class Health:
+    """Counts what the node does; :meth:`report` turns the counts into a DiagnosticArray.
+
+    Thread-safe: the subscription callbacks, the frame worker and the report timer call it
+    from different threads.
+    """
+
+    def __init__(self, node_name: str, inputs: Sequence[str]) -> None:
+        """Start counting for a node (``node_name`` prefixes the statuses) with ``inputs``."""
+        self.node_name = node_name
+        self.inputs = list(inputs)
+        self.drops: Counter[str] = Counter()
+        self.last_drop = ''
+        self.tf_failures = 0
+        self.last_tf_error = ''
+        self.published = 0
+        self.lidar_only = 0
+        self.time_resets = 0
+        self._received = [0] * len(self.inputs)
+        self._stages: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+        self._last_published: float | None = None
+        self._started = time.monotonic()
+        self._previous = (self._started, [0] * len(self.inputs), 0, 0, Counter[str](), 0, 0)
+
+    # Counting --------------------------------------------------------------------------------
+    def received(self, index: int) -> None:
+        """Count a message of input ``index``."""
+        with self._lock:
+            self._received[index] += 1
+
+    def drop(self, reason: str, text: str = '') -> None:
+        """Count one drop for ``reason`` (a key of :data:`DROP_REASONS`)."""
+        with self._lock:
+            self.drops[reason] += 1
+            self.last_drop = f'{reason}: {text}' if text else reason
+
+    def tf_failed(self, text: str) -> None:
+        """Count a failed TF lookup."""
+        with self._lock:
+            self.tf_failures += 1
+            self.last_tf_error = text
+
+    def frame_published(self, seconds: Mapping[str, float], *, lidar_only: bool) -> None:
+        """Count a published frame with its time per stage (seconds)."""
+        with self._lock:
+            self.published += 1
+            self.lidar_only += lidar_only
+            self._last_published = time.monotonic()
+            for stage, value in seconds.items():
+                self._stages.setdefault(stage, deque(maxlen=WINDOW)).append(value)
+
+    def time_reset(self) -> None:
+        """Count a jump of the stamps backwards (tracks and synchronisation restarted)."""
+        with self._lock:
+            self.time_resets += 1
+
+    # Reporting -------------------------------------------------------------------------------
+    def report(self, header: Header, sync: SyncCounters, models: Sequence[ModelSlot], *,
+               camera_down: bool, tf_source: str) -> DiagnosticArray:
+        """Return the statuses for the period since the previous call."""
+        now = time.monotonic()
+        with self._lock:
+            received = list(self._received)
+            unsynchronised, late = sum(sync.discarded), sum(sync.late)
+            drops = Counter(self.drops)
+            drops['unsynchronised'] += unsynchronised
+            drops['late'] += late
+            then, received0, published0, frames0, drops0, tf0, lidar0 = self._previous
+            self._previous = (now, received, self.published, sync.frames, drops,
+                              self.tf_failures, self.lidar_only)
+            stages = {name: np.array(values) * 1e3 for name, values in self._stages.items()
+                      if values}
+            published, lidar_only = self.published - published0, self.lidar_only - lidar0
+            tf_new = self.tf_failures - tf0
+            last_drop, last_tf = self.last_drop, self.last_tf_error
+            since = None if self._last_published is None else now - self._last_published
+        period = max(now - then, 1e-9)
+        new_drops = drops - drops0
+        statuses = [
+            self._frames(received, received0, published, sync.frames - frames0, lidar_only,
+                         period, since, new_drops, camera_down=camera_down),
+            self._drops(drops, new_drops, last_drop),
+            self._status('transforms', WARN if tf_new else OK,
+                         f'{tf_new} TF lookups failed' if tf_new else f'OK ({tf_source})',
+                         {'failures': self.tf_failures, 'failures in period': tf_new,
+                          'source': tf_source, 'last error': last_tf}),
+            self._latency(stages),
+            *(self._model(slot) for slot in models)]
+        return DiagnosticArray(header=header, status=statuses)
+
+    def _frames(self, received: list[int], received0: list[int], published: int,
+                synchronised: int, lidar_only: int, period: float, since: float | None,
+                new_drops: Counter[str], *, camera_down: bool) -> DiagnosticStatus:
+        rates = {f'{name} received /s': (now - before) / period
+                 for name, now, before in zip(self.inputs, received, received0, strict=True)}
+        values: dict[str, object] = {
+            **rates, 'synchronised frames /s': synchronised / period,
+            'published frames /s': published / period, 'LiDAR-only frames /s':
+            lidar_only / period, 'published frames': self.published,
+            'seconds since last published frame': since if since is not None else 'never'}
+        if published and not camera_down:
+            return self._status('frames', OK, f'{published / period:.1f} frames/s', values)
+        if published:
+            return self._status('frames', WARN, f'camera down: {published / period:.1f} '
+                                'LiDAR-only frames/s', values)
+        silent = [name for name, now, before in zip(self.inputs, received, received0,
+                                                    strict=True) if now == before]
+        if silent:
+            why = f'no messages on {", ".join(silent)}'
+        elif new_drops:
+            why = 'frames dropped: ' + ', '.join(f'{k} {v}' for k, v in new_drops.items())
+        else:
+            why = 'messages arrive but none are synchronised (see sync.slop)'
+        return self._status('frames', WARN, f'no frames published: {why}', values)
+
+    def _drops(self, drops: Counter[str], new: Counter[str], last: str) -> DiagnosticStatus:
+        values: dict[str, object] = {reason: drops[reason] for reason in DROP_REASONS}
+        values['last'] = last
+        trouble = {k: v for k, v in new.items() if k != 'replaced_by_newer_frame' and v}
+        if trouble:
+            text = ', '.join(f'{k} {v}' for k, v in sorted(trouble.items()))
+            return self._status('drops', WARN, f'dropped in the period: {text}', values)
+        replaced = new['replaced_by_newer_frame']
+        return self._status('drops', OK, f'{replaced} frames replaced by newer ones (inputs '
+                            'faster than processing)' if replaced else 'none', values)
+
+    def _latency(self, stages: Mapping[str, np.ndarray]) -> DiagnosticStatus:
+        values: dict[str, object] = {}
+        for name in sorted(stages, key=lambda n: (n in ('age', 'total'), n)):
+            p50, p95 = np.percentile(stages[name], [50, 95])
+            values[f'{name} p50 ms'], values[f'{name} p95 ms'] = p50, p95
+        if 'age' not in stages:
+            return self._status('latency', OK, 'no frames yet', values)
+        return self._status('latency', OK, f'age p50 {values["age p50 ms"]:.0f} ms, p95 '
+                            f'{values["age p95 ms"]:.0f} ms', values)
+
+    def _model(self, slot: ModelSlot) -> DiagnosticStatus:
+        level = _MODEL_LEVELS.get(slot.state, WARN)
+        return self._status(f'model {slot.role}', level, slot.status(), {
+            'state': slot.state, 'model': slot.name, 'device': slot.device,
+            'reason': slot.reason, 'consecutive failures': slot.failures})
+
+    def _status(self, part: str, level: bytes, message: str,
+                values: Mapping[str, object]) -> DiagnosticStatus:
+        return DiagnosticStatus(
+            level=level, name=f'{self.node_name}: {part}', message=message,
+            hardware_id='', values=[KeyValue(key=k, value=_text(v)) for k, v in values.items()])
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float):
+        return f'{value:.3f}' if abs(value) < 1e6 else f'{value:.6g}'
+    return str(value)
