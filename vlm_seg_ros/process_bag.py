@@ -166,9 +166,15 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
         progress: show a progress bar on stderr.
 
     Raises:
-        InvalidInputError: on a bad bag, topic choice or parameter.
+        InvalidInputError: on a bad bag, topic choice or parameter, or an output that is the
+            input or holds it (``overwrite`` would delete the recording being read).
 
     """
+    source_path, output_path = source.resolve(), output.resolve()
+    if output_path == source_path or output_path in source_path.parents:
+        msg = (f'the output {output} is the input bag {source} or holds it; write the '
+               'annotated bag somewhere else')
+        raise InvalidInputError(msg)
     config, static_extrinsic = parameters.to_config(values)
     if not models:
         config = replace(config, models=replace(config.models, segmenter='', describer=''))

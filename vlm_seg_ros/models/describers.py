@@ -86,9 +86,12 @@ def load_processor(path: Path) -> Any:
     """
     from transformers import AutoImageProcessor, AutoTokenizer
 
+    # trust_remote_code=False: an auto_map in the checkpoint's configs never runs its code
+    # (left unset, transformers asks on the terminal whether to run it).
     image_processor = AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call]
-        str(path), backend='pil', local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        str(path), backend='pil', local_files_only=True, trust_remote_code=False)
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True,
+                                              trust_remote_code=False)
     processor_class = _image_processor_class()
     processor_dict, kwargs = processor_class.get_processor_dict(str(path), local_files_only=True)
     processor = processor_class.from_args_and_dict([image_processor, tokenizer], processor_dict,

@@ -6,7 +6,8 @@ directory is used as is, a Hub id is looked up in the Hugging Face cache
 (``huggingface_hub.snapshot_download(local_files_only=True)``, which honours ``HF_HOME`` and
 ``HF_HUB_CACHE``). Fetching is a separate, explicit step (:func:`download`, the
 ``download-models`` command), which honours ``HF_HUB_OFFLINE``. Weights load from safetensors
-only (``use_safetensors=True``) and never with ``trust_remote_code``.
+only (``use_safetensors=True``; a directory with only pickle-based weights is refused with
+:class:`UnsafeCheckpointError`) and never with ``trust_remote_code``.
 """
 
 from __future__ import annotations
@@ -31,10 +32,16 @@ VLM_CPU_DEFAULT = 'HuggingFaceTB/SmolVLM2-256M-Video-Instruct'
 VLM_GPU_DEFAULT = 'HuggingFaceTB/SmolVLM2-2.2B-Instruct'
 # Files a checkpoint needs (weights, configs, tokenizer, templates); not other formats' weights.
 CHECKPOINT_FILES = ['*.json', '*.safetensors', '*.txt', '*.model', '*.jinja', '*.tiktoken']
+# Weight files in pickle-based formats: never loaded (unpickling can run arbitrary code).
+PICKLE_SUFFIXES = ('.bin', '.pt', '.pth', '.ckpt', '.pkl', '.pickle')
 
 
 class ModelMissingError(VlmSegError):
     """A model is neither a local directory nor in the Hugging Face cache."""
+
+
+class UnsafeCheckpointError(VlmSegError, OSError):
+    """A checkpoint has no safetensors weights (pickle-based ones are never loaded)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,7 +177,12 @@ def load_pretrained(load: Callable[..., ModelT], path: Path, *, device: str,
 
     Safetensors only, no remote code, evaluation mode; with ``quantize`` on a CPU, linear
     layers become int8 dynamically quantized ones (``torch.ao.quantization.quantize_dynamic``).
+
+    Raises:
+        UnsafeCheckpointError: if ``path`` has no ``*.safetensors`` weights.
+
     """
+    check_safetensors(path)
     model: Any = load(str(path), use_safetensors=True, trust_remote_code=False, dtype=dtype)
     import torch
     model = model.to(device).eval()
@@ -178,3 +190,21 @@ def load_pretrained(load: Callable[..., ModelT], path: Path, *, device: str,
         model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
             model, {torch.nn.Linear}, dtype=torch.qint8)
     return model  # type: ignore[no-any-return]
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse a checkpoint directory without ``*.safetensors`` weights, saying why.
+
+    Raises:
+        UnsafeCheckpointError: naming the pickle-based weight files found instead, if any.
+
+    """
+    if any(path.glob('*.safetensors')):
+        return
+    pickled = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    found = (f'; it has {", ".join(pickled)}: pickle-based weights, which are never loaded '
+             'because unpickling can run code' if pickled else '')
+    msg = (f'{path} has no safetensors weights (model.safetensors){found}. Only safetensors '
+           'files are loaded (tensors, no code): use a checkpoint that has them, or convert '
+           'this one where you trust it (from_pretrained, then save_pretrained)')
+    raise UnsafeCheckpointError(msg)

@@ -134,7 +134,8 @@ class Sam3TextSegmenter:
         from transformers import AutoTokenizer, Sam3Model
         model = loading.load_pretrained(Sam3Model.from_pretrained, path, device=device,
                                         dtype=dtype, quantize=quantize)
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True,
+                                                  trust_remote_code=False)
         preprocessing = SamPreprocessing.from_checkpoint(path, size=1008,
                                                          normalisation=IMAGENET_STANDARD)
         return cls(model, tokenizer, preprocessing, name=name or path.name, device=device,

@@ -180,7 +180,11 @@ def read_values(params_file: Path | None, overrides: Sequence[str]) -> dict[str,
         if not sep or not name:
             msg = f'parameters are -p name:=value, got {override!r}'
             raise InvalidInputError(msg)
-        values[name] = yaml.safe_load(text) if text.strip() else ''  # as ROS reads `-p a:=`
+        try:
+            values[name] = yaml.safe_load(text) if text.strip() else ''  # as ROS reads `-p a:=`
+        except yaml.YAMLError as exc:
+            msg = f'-p {name}: the value is not valid YAML ({exc})'
+            raise InvalidInputError(msg) from exc
     values = {k: v for k, v in values.items() if not k.startswith('qos_overrides.')}
     unknown = sorted(set(values) - set(parameter_names()) - {'use_sim_time'})
     if unknown:
