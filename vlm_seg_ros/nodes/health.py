@@ -6,8 +6,9 @@ ROS install, so these few lines build the messages directly), which ``rqt_robot_
 ``diagnostic_aggregator`` group by:
 
 - ``frames``: messages received per second per input, synchronised and published frames per
-  second, LiDAR-only frames (camera down), seconds since the last published frame. WARN when
-  nothing was published in the period (with the likely cause) or the camera is down.
+  second, LiDAR-only frames (camera down), seconds since the last published frame, times the
+  stamps went back (tracks restarted). WARN when nothing was published in the period (with the
+  likely cause) or the camera is down.
 - ``drops``: frames and messages dropped, total per reason (see :data:`DROP_REASONS`), and
   the last reason's text. WARN when anything but ``replaced_by_newer_frame`` (the normal effect
   of inputs faster than processing: the node keeps the newest) happened in the period.
@@ -23,7 +24,8 @@ ROS install, so these few lines build the messages directly), which ``rqt_robot_
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+import re
 import threading
 import time
 
@@ -48,6 +50,8 @@ DROP_REASONS = {
     'no_transform': 'no TF transform from the point cloud to target_frame',
     'error': 'processing raised an unexpected error (logged with its type)',
 }
+# What differs between texts of one kind: numbers and quoted names.
+_WORDING = re.compile(r"[-+.\d]+|'[^']*'|\"[^\"]*\"")
 # Frames over which the latency percentiles are taken.
 WINDOW = 100
 
@@ -155,7 +159,8 @@ class Health:
             **rates, 'synchronised frames /s': synchronised / period,
             'published frames /s': published / period, 'LiDAR-only frames /s':
             lidar_only / period, 'published frames': self.published,
-            'seconds since last published frame': since if since is not None else 'never'}
+            'seconds since last published frame': since if since is not None else 'never',
+            'time resets': self.time_resets}
         if published and not camera_down:
             return self._status('frames', OK, f'{published / period:.1f} frames/s', values)
         if published:
@@ -209,3 +214,38 @@ def _text(value: object) -> str:
     if isinstance(value, float):
         return f'{value:.3f}' if abs(value) < 1e6 else f'{value:.6g}'
     return str(value)
+
+
+class LogThrottle:
+    """At most one log line per kind every ``period`` seconds, with a count of those held back.
+
+    rclpy throttles per call site, so one warning helper would let one kind of trouble hide
+    every other; this throttles per ``kind`` (e.g. the drop reason) and per wording of the
+    text, numbers and quoted names left out (a short cloud and a cloud with an unknown field
+    type are both ``invalid_points``, and each gets its line).
+    """
+
+    MAX_KINDS = 256  # forget them all beyond this (texts from random garbage)
+
+    def __init__(self, log: Callable[[str], None], period: float = 5.0) -> None:
+        """Send lines to ``log``."""
+        self._log = log
+        self._period = period
+        self._last: dict[str, float] = {}
+        self._held: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, kind: str, text: str) -> None:
+        """Log ``text`` unless a line of this ``kind`` was logged less than a period ago."""
+        now = time.monotonic()
+        kind = kind + ':' + _WORDING.sub('#', text)
+        with self._lock:
+            if len(self._last) > self.MAX_KINDS:
+                self._last.clear()
+            if now - self._last.get(kind, -self._period) < self._period:
+                self._held[kind] += 1
+                return
+            self._last[kind] = now
+            held = self._held.pop(kind, 0)
+        self._log(text + (f' (and {held} more like it in the last {self._period:g} s)'
+                          if held else ''))

@@ -54,13 +54,15 @@ from vlm_seg_ros.nodes.frames import (
     decode_frame,
     process_frame,
 )
-from vlm_seg_ros.nodes.health import Health
+from vlm_seg_ros.nodes.health import Health, LogThrottle
 from vlm_seg_ros.nodes.publishers import Publishers
 from vlm_seg_ros.outputs import to_time
 from vlm_seg_ros.srv import Ask
 
 NODE_NAME = 'perception'
 INPUTS = ('points', 'image', 'camera_info')
+# Drop reasons of a frame's camera part: its scan is still processed.
+CAMERA_REASONS = frozenset({'invalid_image', 'invalid_camera_info', 'image_size_mismatch'})
 
 
 class PerceptionNode(LifecycleNode):
@@ -73,6 +75,7 @@ class PerceptionNode(LifecycleNode):
         self._configured = False
         self._active = False
         self.extrinsics = Extrinsics(self)
+        self._throttle = LogThrottle(lambda text: self._log('warn', text))
         self.add_on_set_parameters_callback(self._check_parameters)
         if self.get_parameter('autostart').value:
             self.trigger_configure()
@@ -207,14 +210,14 @@ class PerceptionNode(LifecycleNode):
         ahead = (stamp_ns - now) / 1e9
         topic = self.subs[index].topic_name
         if sync.max_stamp_age and -ahead > sync.max_stamp_age:
-            self._drop('stamp_too_old', f"{topic} is stamped {-ahead:.1f} s before the node's "
-                       f'clock (sync.max_stamp_age {sync.max_stamp_age:g} s): an unset stamp, or '
-                       'a bag played without --clock and use_sim_time:=true?')
+            self._drop('stamp_too_old', f'a message: {topic} is stamped {-ahead:.1f} s before '
+                       f"the node's clock (sync.max_stamp_age {sync.max_stamp_age:g} s): an unset "
+                       'stamp, or a bag played without --clock and use_sim_time:=true?')
             return False
         if sync.max_stamp_lead and ahead > sync.max_stamp_lead:
-            self._drop('stamp_in_future', f"{topic} is stamped {ahead:.1f} s after the node's "
-                       f'clock (sync.max_stamp_lead {sync.max_stamp_lead:g} s): are the clocks of '
-                       'the sensor and this computer synchronised (chrony, PTP)?')
+            self._drop('stamp_in_future', f'a message: {topic} is stamped {ahead:.1f} s after '
+                       f"the node's clock (sync.max_stamp_lead {sync.max_stamp_lead:g} s): are "
+                       'the clocks of the sensor and this computer synchronised (chrony, PTP)?')
             return False
         return True
 
@@ -236,20 +239,29 @@ class PerceptionNode(LifecycleNode):
 
     def _drop(self, reason: str, text: str) -> None:
         self.health.drop(reason, text)
-        self._warn_throttled(f'dropped: {text}')
+        self._throttle(reason, f'dropped {text}')
 
     def _process(self, messages: tuple[object, ...]) -> None:
         started = time.perf_counter()
         try:
-            inputs = decode_frame(messages, self.config, self.extrinsics, self.static_extrinsic,
-                                  warn=self._warn_throttled, tf_failed=self.health.tf_failed)
+            inputs = self._decode(messages)
         except DroppedFrameError as exc:
-            self._drop(exc.reason, f'a frame: {exc}')
-            return
+            if exc.reason not in CAMERA_REASONS:
+                self._drop(exc.reason, f'a frame: {exc}')
+                return
+            # A bad image or CameraInfo costs the frame its camera part, not its scan.
+            self._drop(exc.reason, f'the camera part of a frame: {exc}; its scan is processed '
+                       'alone')
+            inputs = self._decode(messages[:1])  # the scan decoded before the camera part
         if inputs is None:
             self.health.drop('no_transform')
             return
         self._run(inputs, time.perf_counter() - started)
+
+    def _decode(self, messages: tuple[object, ...]) -> FrameInputs | None:
+        return decode_frame(messages, self.config, self.extrinsics, self.static_extrinsic,
+                            warn=lambda text: self._throttle('transform', text),
+                            tf_failed=self.health.tf_failed)
 
     def _run(self, inputs: FrameInputs, decode: float) -> None:
         engine = self.engine
@@ -287,9 +299,9 @@ class PerceptionNode(LifecycleNode):
         frame = inputs.header.frame_id
         for click in clicks:
             if click.header.frame_id != frame:
-                self._warn_throttled(
-                    f'ignored a point prompt in frame {click.header.frame_id!r}: point '
-                    f'prompts must be in the graph frame {frame!r}')
+                self._throttle('point_prompt', 'ignored a point prompt in frame '
+                               f'{click.header.frame_id!r}: point prompts must be in the graph '
+                               f'frame {frame!r}')
                 continue
             point = np.array([[click.point.x, click.point.y, click.point.z]])
             lidar = inputs.lidar_to_target.inverse().apply(point)
@@ -297,7 +309,7 @@ class PerceptionNode(LifecycleNode):
                                         rectified=self.config.camera.rectified,
                                         transform=camera.lidar_to_camera)
             if projection.num_points == 0:
-                self._warn_throttled('ignored a point prompt outside the camera image')
+                self._throttle('point_prompt', 'ignored a point prompt outside the camera image')
                 continue
             u, v = projection.pixels[0]
             self.engine.add_point_prompt(float(u), float(v))
@@ -334,9 +346,6 @@ class PerceptionNode(LifecycleNode):
         self.health.drop('error', f'{type(exc).__name__}: {exc}')
         self.get_logger().error(f'frame failed ({type(exc).__name__}: {exc}); the node goes on',
                                 throttle_duration_sec=5.0)
-
-    def _warn_throttled(self, text: str) -> None:
-        self.get_logger().warning(text, throttle_duration_sec=5.0)
 
     def _report(self) -> None:
         self.silence.report(self.sync.counters, self.health.drops, active=self._active)
