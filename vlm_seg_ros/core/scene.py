@@ -199,7 +199,8 @@ class ScenePipeline:
             captions: the vision-language model's caption of each track id.
 
         Raises:
-            InvalidInputError: if ``points`` is not (N, 3) numbers.
+            InvalidInputError: if ``points`` is not (N, 3) numbers, or ``stamp`` is NaN,
+                infinite or absurd (see ``Tracker.update``).
 
         """
         timings: dict[str, float] = {}

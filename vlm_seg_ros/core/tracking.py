@@ -36,6 +36,12 @@ from vlm_seg_ros.errors import InvalidInputError
 
 # Cost of a pair outside the gate; larger than any gated cost.
 _FORBIDDEN = 1e9
+# Largest stamp magnitude, seconds (~31,700 years; ROS time stops at 2**31 s): beyond it,
+# differences of stamps times speeds could overflow and make predicted boxes infinite.
+MAX_STAMP = 1e12
+# Shortest step that updates a velocity: a ROS stamp's resolution. Closer stamps are one
+# instant (a residual divided by a subnormal step would be infinite).
+_MIN_DT = 1e-9
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,15 +155,21 @@ class Tracker:
             Confirmed tracks, each with ``detection`` set to the index of its box in
             ``boxes`` or None when it was not observed in this scan (coasting).
 
+        Raises:
+            InvalidInputError: on a NaN, infinite or absurd stamp (beyond ``MAX_STAMP``).
+
         """
-        if not math.isfinite(stamp):
-            msg = f'stamp must be a finite number of seconds, got {stamp}'
+        if not abs(stamp) <= MAX_STAMP:  # NaN too
+            msg = f'stamp must be a finite number of seconds within +-{MAX_STAMP:g}, got {stamp}'
             raise InvalidInputError(msg)
         if self._stamp is not None and stamp < self._stamp:
             self.reset()
         dt = 0.0 if self._stamp is None else stamp - self._stamp
         self._stamp = stamp
         config = self.config
+        # Not observed for max_age (e.g. the LiDAR dropped out): gone before matching, so an
+        # object seen again after a longer gap is a new object, with a new id.
+        self._tracks = [t for t in self._tracks if stamp - t.last_seen <= config.max_age]
 
         predicted = [self._moved(track.box, track.velocity * dt) for track in self._tracks]
         pairs = self._assign(predicted, boxes)
@@ -233,7 +245,7 @@ class Tracker:
         config = self.config
         residual = box.center - predicted.center
         centre = predicted.center + config.position_gain * residual
-        if dt > 0:
+        if dt >= _MIN_DT:
             velocity = track.velocity + (config.velocity_gain / dt) * residual
             speed = math.hypot(*velocity)
             if speed > config.max_speed:

@@ -10,7 +10,7 @@ apart for the sync, frames dropped for a reason).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -74,10 +74,19 @@ class FrameInputs:
     camera: CameraView | None
 
 
-def _intensity(cloud: PointCloud2) -> npt.NDArray[np.float32] | None:
+def _intensity(cloud: PointCloud2) -> npt.NDArray[np.float32]:
+    """Return the cloud's scalar ``intensity`` field, one value per point.
+
+    Raises:
+        InvalidInputError: without one (the ground reflection filter needs it).
+
+    """
     array = pointcloud2_to_array(cloud)
-    if 'intensity' not in (array.dtype.names or ()):
-        return None
+    fields: Mapping[str, Any] = array.dtype.fields or {}
+    if 'intensity' not in fields or fields['intensity'][0].shape:
+        msg = (f'segmentation.ground.reflection_filter needs a scalar intensity field; the '
+               f'cloud has {list(fields)}: publish intensity, or turn the filter off')
+        raise InvalidInputError(msg)
     return np.asarray(array['intensity'], dtype=np.float32).reshape(-1)
 
 
