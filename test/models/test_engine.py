@@ -17,7 +17,7 @@ from vlm_seg_ros.core.semantics import LabelConfig, PromptConfig
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.datasets.synthetic import scan
 from vlm_seg_ros.models.base import Naming
-from vlm_seg_ros.models.engine import ModelUnavailableError, SemanticEngine
+from vlm_seg_ros.models.engine import MAX_FAILURES, ModelUnavailableError, SemanticEngine
 from vlm_seg_ros.models.loading import ModelConfig
 
 K = np.array([[500.0, 0.0, 319.5], [0.0, 500.0, 239.5], [0.0, 0.0, 1.0]])
@@ -127,6 +127,8 @@ def test_a_failing_model_is_switched_off_and_the_frames_go_on() -> None:
     assert len(frames[-1].objects) >= 2  # geometry went on
     assert engine.describer.state == 'failed'
     assert 'out of memory' in engine.status()['describer']
+    # Each out-of-memory failure was recognised (and the memory freed) before the next call.
+    assert engine.counters['out_of_memory'] == MAX_FAILURES
     assert any(level == 'error' and 'switched off' in text for level, text in log.lines)
     with pytest.raises(ModelUnavailableError, match='failed'):
         engine.ask('anything?')
