@@ -19,6 +19,7 @@ ROSDEP_KEYS = {
     'ament_index_python': 'ament_index_python',
     'builtin_interfaces': 'builtin_interfaces',
     'cv2': 'python3-opencv',
+    'diagnostic_msgs': 'diagnostic_msgs',
     'geometry_msgs': 'geometry_msgs',
     'huggingface_hub': 'python3-transformers-pip',
     'PIL': 'python3-pil',

@@ -53,15 +53,6 @@ def test_tracks_die_after_max_age_and_ids_are_never_reused() -> None:
     assert ids(tracker.update([box(0, 0)], 0.4)) == [2]
 
 
-def test_after_a_gap_longer_than_max_age_the_same_object_is_a_new_track() -> None:
-    """A LiDAR dropout: no scans at all for longer than max_age, then the object again."""
-    tracker = Tracker(TrackerConfig(max_age=1.0, min_hits=1))
-    tracker.update([box(6, 0)], 0.0)
-    assert ids(tracker.update([box(6, 0)], 0.1)) == [1]
-    assert ids(tracker.update([box(6, 0)], 1.0)) == [1]  # 0.9 s unseen: the same object
-    assert ids(tracker.update([box(6, 0)], 2.5)) == [2]  # 1.5 s unseen: expired first
-
-
 def test_a_tentative_track_dies_on_its_first_miss() -> None:
     tracker = Tracker(TrackerConfig(min_hits=3))
     tracker.update([box(0, 0)], 0.0)

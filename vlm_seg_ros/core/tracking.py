@@ -167,9 +167,6 @@ class Tracker:
         dt = 0.0 if self._stamp is None else stamp - self._stamp
         self._stamp = stamp
         config = self.config
-        # Not observed for max_age (e.g. the LiDAR dropped out): gone before matching, so an
-        # object seen again after a longer gap is a new object, with a new id.
-        self._tracks = [t for t in self._tracks if stamp - t.last_seen <= config.max_age]
 
         predicted = [self._moved(track.box, track.velocity * dt) for track in self._tracks]
         pairs = self._assign(predicted, boxes)

@@ -130,6 +130,8 @@ class PerceptionNode(LifecycleNode):
             config.diagnostics_period or 1.0, self._publish_diagnostics, clock=steady,
             autostart=config.diagnostics_period > 0)
         self._last_stamp: float | None = None
+        self._last_scan: int | None = None  # stamp of the latest scan received, ns
+        self._expire_before: float | None = None  # a scan after a dropout: tracks expire
         self._seen = [time.monotonic()] * len(self.subs)  # last message of each input
         self._camera_down = False
         extrinsic = ('TF (tf2_ros), else the lidar_to_camera parameter'
@@ -190,6 +192,8 @@ class PerceptionNode(LifecycleNode):
             return
         now = time.monotonic()
         self._seen[index] = now
+        if index == 0:
+            self._check_dropout(stamp)
         if index == 0 and self._camera_silent(now):
             self._submit((msg,))  # LiDAR-only: geometry goes on while the camera is down
             return
@@ -220,6 +224,12 @@ class PerceptionNode(LifecycleNode):
                        'the clocks of the sensor and this computer synchronised (chrony, PTP)?')
             return False
         return True
+
+    def _check_dropout(self, stamp_ns: int) -> None:
+        """Note a scan that comes after more than ``tracking.max_age`` s without any."""
+        last, self._last_scan = self._last_scan, stamp_ns
+        if last is not None and (stamp_ns - last) / 1e9 > self.config.tracking.max_age:
+            self._expire_before = stamp_ns / 1e9
 
     def _camera_silent(self, now: float) -> bool:
         """Return whether the camera is down: an input silent for ``sync.camera_timeout``."""
@@ -271,6 +281,14 @@ class PerceptionNode(LifecycleNode):
             self.scene.reset()
             engine.reset()
             self.health.time_reset()
+        if self._expire_before is not None and inputs.stamp >= self._expire_before:
+            # No scan came for longer than tracking.max_age (a LiDAR dropout): what the tracks
+            # say is stale, so they expire; objects seen again are new objects.
+            self._expire_before = None
+            self._log('info', 'no scan for more than tracking.max_age '
+                      f'({self.config.tracking.max_age:g} s): every track expired')
+            self.scene.reset()
+            engine.reset()
         self._last_stamp = inputs.stamp
         started = time.perf_counter()
         frame = process_frame(self.scene, engine, inputs,
