@@ -214,6 +214,28 @@ def test_malformed_clouds_raise_invalid_input(breakage, message: str) -> None:
         pointcloud2_to_xyz(cloud)
 
 
+@pytest.mark.parametrize('fields, point_step, width, height, message', [
+    # numpy's item sizes are C ints: a 2 GiB point is refused by us, not by numpy.
+    ([PointField(name='x', datatype=PointField.INT32, count=2**29)], 2**31, 0, 0,
+     'point_step 2147483648 is absurd'),
+    ([PointField(name='x', datatype=PointField.INT32, count=2**29)], 2**31 - 1, 0, 0,
+     r'count 536870912, 2147483648 bytes\) overruns point_step 2147483647'),
+    # count * size and offset + size are summed as Python ints: no wrap-around.
+    ([PointField(name='x', offset=2**32 - 1, datatype=F32, count=1)], 16, 1, 1,
+     'overruns point_step 16'),
+    ([PointField(name='x', datatype=PointField.FLOAT64, count=2**32 - 1)], 16, 1, 1,
+     'overruns point_step 16'),
+    # Zero bytes a point: 2**64 points that no data bounds.
+    ([], 0, 2**32 - 1, 2**32 - 1, 'point_step 0 with 4294967295 x 4294967295 points'),
+])
+def test_sizes_numpy_cannot_hold_are_refused_before_numpy_sees_them(
+        fields: list[PointField], point_step: int, width: int, height: int, message: str) -> None:
+    cloud = PointCloud2(fields=fields, point_step=point_step, width=width, height=height,
+                        row_step=point_step * width % 2**32)
+    with pytest.raises(InvalidInputError, match=message):
+        pointcloud2_to_array(cloud)
+
+
 @pytest.mark.skipif(importlib.util.find_spec('sensor_msgs_py') is None,
                     reason='sensor_msgs_py is not installed (it comes with a ROS install)')
 @pytest.mark.parametrize('layout', sorted(LAYOUTS))

@@ -49,6 +49,17 @@ def test_default_camera_info_is_reported_as_uncalibrated() -> None:
         camera_info_to_model(CameraInfo(width=640, height=480))
 
 
+@pytest.mark.parametrize(('width', 'height', 'message'), [
+    (2**32 - 1, 480, 'camera calibration size 4294967295x480 is absurd'),
+    (30000, 30000, 'more than 268435456 pixels'),
+])
+def test_a_calibration_larger_than_any_camera_is_refused(width: int, height: int,
+                                                         message: str) -> None:
+    # Depth buffer, labels and overlay are allocated from this size.
+    with pytest.raises(InvalidInputError, match=message):
+        camera_info_to_model(camera_info(width=width, height=height))
+
+
 def test_unknown_distortion_model_is_reported() -> None:
     with pytest.raises(InvalidInputError, match="unknown distortion model 'kannala'"):
         camera_info_to_model(camera_info(distortion_model='kannala'))

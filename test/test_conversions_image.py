@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import array
 import importlib.util
+import struct
 import zlib
 
 import cv2
 import numpy as np
 import pytest
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from vlm_seg_ros.conversions import (
     IMAGE_ENCODINGS,
     array_to_image,
+    compressed_image_to_array,
     image_encoding_format,
     image_to_array,
 )
@@ -135,6 +137,20 @@ def test_malformed_images_raise_invalid_input(changes: dict[str, object], messag
         image_to_array(image)
 
 
+@pytest.mark.parametrize(('width', 'height', 'message'), [
+    (2**32 - 1, 0, 'size 4294967295x0 is absurd: a side of more than 65536'),
+    (0, 70000, 'size 0x70000 is absurd'),
+    (20000, 20000, r'size 20000x20000 is absurd: more than 268435456 pixels \(400000000\)'),
+])
+def test_sizes_no_camera_has_are_refused_before_anything_is_allocated(
+        width: int, height: int, message: str) -> None:
+    # Empty data: the size alone is refused (an empty image of that size used to come back
+    # as a zero-size array, and the node would then size its buffers from the CameraInfo).
+    image = Image(width=width, height=height, encoding='rgb8', step=2**32 - 1)
+    with pytest.raises(InvalidInputError, match=message):
+        image_to_array(image, desired_encoding='rgb8')
+
+
 def test_empty_image_decodes_to_an_empty_array() -> None:
     image = Image(height=0, width=640, encoding='rgb8', step=1920)
     assert image_to_array(image).shape == (0, 640, 3)
@@ -176,3 +192,66 @@ def test_matches_cv_bridge(encoding: str) -> None:
             np.testing.assert_array_equal(
                 image_to_array(padded, desired_encoding=target),
                 bridge.imgmsg_to_cv2(padded, desired_encoding=target))
+
+
+# --- CompressedImage (image_transport's compressed plugin: JPEG or PNG) ---------------------
+
+def compressed(pixels: np.ndarray, extension: str, fmt: str) -> CompressedImage:
+    """Encode ``pixels`` (BGR or grey, as OpenCV takes them) the way the plugin does."""
+    ok, encoded = cv2.imencode(extension, pixels)
+    assert ok
+    return CompressedImage(format=fmt, data=encoded.tobytes())
+
+
+def test_jpeg_decodes_as_opencv_decodes_it_in_rgb_order() -> None:
+    bgr = random_pixels('bgr8', 48, 64)
+    bgr = cv2.GaussianBlur(bgr, (9, 9), 3)  # JPEG keeps smooth images close
+    message = compressed(bgr, '.jpg', 'bgr8; jpeg compressed bgr8')
+    theirs = cv2.imdecode(np.frombuffer(bytes(message.data), np.uint8), cv2.IMREAD_COLOR)
+    rgb = compressed_image_to_array(message)
+    np.testing.assert_array_equal(rgb, theirs[..., ::-1])
+    assert np.abs(rgb.astype(int) - bgr[..., ::-1]).mean() < 4
+    np.testing.assert_array_equal(compressed_image_to_array(message, desired_encoding='bgr8'),
+                                  theirs)
+    np.testing.assert_array_equal(compressed_image_to_array(message, desired_encoding='mono8'),
+                                  cv2.imdecode(np.frombuffer(bytes(message.data), np.uint8),
+                                               cv2.IMREAD_GRAYSCALE))
+
+
+@pytest.mark.parametrize('fmt', ['rgb8; png compressed rgb8', 'png', ''])
+def test_png_is_lossless_whatever_the_format_field_says(fmt: str) -> None:
+    bgr = random_pixels('bgr8', 30, 20)
+    np.testing.assert_array_equal(compressed_image_to_array(compressed(bgr, '.png', fmt)),
+                                  bgr[..., ::-1])
+
+
+def test_grey_and_16_bit_pngs_become_8_bit_colour_as_opencv_reads_them() -> None:
+    grey = random_pixels('mono8', 10, 12)
+    rgb = compressed_image_to_array(compressed(grey, '.png', 'mono8; png compressed mono8'))
+    np.testing.assert_array_equal(rgb, np.repeat(grey[..., None], 3, axis=2))
+    deep = random_pixels('mono16', 10, 12)
+    message = compressed(deep, '.png', 'mono16; png compressed mono16')
+    np.testing.assert_array_equal(
+        compressed_image_to_array(message, desired_encoding='mono8'),
+        cv2.imdecode(np.frombuffer(bytes(message.data), np.uint8), cv2.IMREAD_GRAYSCALE))
+
+
+def png_header(width: int, height: int) -> bytes:
+    """Return a PNG header claiming ``width x height`` RGB pixels, without any pixels."""
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack('>I', len(ihdr)) + b'IHDR' + ihdr
+    return (b'\x89PNG\r\n\x1a\n' + chunk + struct.pack('>I', zlib.crc32(b'IHDR' + ihdr))
+            + struct.pack('>I', 0) + b'IEND' + struct.pack('>I', zlib.crc32(b'IEND')))
+
+
+@pytest.mark.parametrize(('data', 'message'), [
+    (png_header(100_000, 100_000), 'absurd'),       # a decompression bomb: refused unread
+    (png_header(60_000, 60_000), 'absurd'),
+    (png_header(640, 480), 'could not be decoded: its PNG header says 640x480'),
+    (b'not an image', 'not a readable JPEG or PNG file'),
+    (b'', 'not a readable'),
+    (cv2.imencode('.bmp', np.zeros((4, 4, 3), np.uint8))[1].tobytes(), 'is a BMP file'),
+])
+def test_bad_compressed_images_raise_invalid_input(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        compressed_image_to_array(CompressedImage(format='jpeg', data=data))

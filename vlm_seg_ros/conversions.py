@@ -14,18 +14,28 @@ from __future__ import annotations
 
 import array
 from collections.abc import Mapping
+import io
 import re
 import sys
 from typing import Any, Literal
+import warnings
 
 import cv2
 from geometry_msgs.msg import Pose, Quaternion, Transform, TransformStamped, Vector3
 import numpy as np
 import numpy.typing as npt
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField, RegionOfInterest
+import PIL.Image
+from sensor_msgs.msg import (
+    CameraInfo,
+    CompressedImage,
+    Image,
+    PointCloud2,
+    PointField,
+    RegionOfInterest,
+)
 from std_msgs.msg import Header
 
-from vlm_seg_ros.core.camera import CameraModel
+from vlm_seg_ros.core.camera import CameraModel, check_image_size
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError
 
@@ -60,6 +70,9 @@ def fields_to_dtype(fields: list[PointField], point_step: int, *,
             does not fit inside ``point_step``.
 
     """
+    if point_step > _MAX_POINT_STEP:
+        msg = f'point_step {point_step} is absurd (more than {_MAX_POINT_STEP} bytes per point)'
+        raise InvalidInputError(msg)
     order = '>' if is_bigendian else '<'
     names: list[str] = []
     formats: list[np.dtype[np.generic]] = []
@@ -79,20 +92,16 @@ def fields_to_dtype(fields: list[PointField], point_step: int, *,
         if field.count == 0:
             continue
         base = np.dtype(order + code)
-        if field.count > 1 and field.count * base.itemsize > point_step:
-            msg = f'field {field.name!r} with count {field.count} overruns point_step {point_step}'
-            raise InvalidInputError(msg)
-        fmt = base if field.count == 1 else np.dtype((base, (field.count,)))
-        if field.offset + fmt.itemsize > point_step:
-            msg = (f'field {field.name!r} (offset {field.offset}, {fmt.itemsize} bytes) overruns '
-                   f'point_step {point_step}')
+        # Sizes are checked as Python ints, before numpy builds anything from them: with
+        # point_step bounded above, every field's dtype then fits numpy's C int item size.
+        size = field.count * base.itemsize
+        if field.offset + size > point_step:
+            msg = (f'field {field.name!r} (offset {field.offset}, count {field.count}, {size} '
+                   f'bytes) overruns point_step {point_step}')
             raise InvalidInputError(msg)
         names.append(field.name)
-        formats.append(fmt)
+        formats.append(base if field.count == 1 else np.dtype((base, (field.count,))))
         offsets.append(field.offset)
-    if point_step > _MAX_POINT_STEP:
-        msg = f'point_step {point_step} is absurd (more than {_MAX_POINT_STEP} bytes per point)'
-        raise InvalidInputError(msg)
     return np.dtype({'names': names, 'formats': formats, 'offsets': offsets,
                      'itemsize': point_step})
 
@@ -106,14 +115,19 @@ def pointcloud2_to_array(cloud: PointCloud2) -> npt.NDArray[np.void]:
         skipped by strides).
 
     Raises:
-        InvalidInputError: if the fields are invalid (see ``fields_to_dtype``), ``row_step`` is
-            smaller than ``width * point_step``, or ``data`` is shorter than the layout needs.
+        InvalidInputError: if the fields are invalid (see ``fields_to_dtype``), ``point_step``
+            is 0 for a cloud with points, ``row_step`` is smaller than ``width * point_step``,
+            or ``data`` is shorter than the layout needs. Every size is checked (as a Python
+            int, so products cannot overflow) before numpy sees it.
 
     """
     height, width = cloud.height, cloud.width
     dtype = fields_to_dtype(cloud.fields, cloud.point_step, is_bigendian=cloud.is_bigendian)
     if height * width == 0:
         return np.zeros((height, width), dtype=dtype)
+    if cloud.point_step == 0:  # zero bytes per point: the point count is not bounded by data
+        msg = f'point_step 0 with {height} x {width} points: the points hold no data'
+        raise InvalidInputError(msg)
     row_bytes = width * cloud.point_step
     if cloud.row_step < row_bytes:
         msg = f'row_step {cloud.row_step} < width {width} * point_step {cloud.point_step}'
@@ -298,12 +312,15 @@ def image_to_array(image: Image, *, desired_encoding: str = 'passthrough') -> np
         strides): copy it before changing it if the message is still in use.
 
     Raises:
-        InvalidInputError: on an unsupported encoding or conversion, a ``step`` smaller than
-            one row, or ``data`` shorter than ``step * (height - 1)`` plus one row.
+        InvalidInputError: on an unsupported encoding or conversion, a size beyond
+            ``core.camera.MAX_IMAGE_SIDE`` / ``MAX_IMAGE_PIXELS``, a ``step`` smaller than one
+            row, or ``data`` shorter than ``step * (height - 1)`` plus one row (all checked
+            before anything is allocated).
 
     """
     dtype, channels = image_encoding_format(image.encoding)
     height, width, step = image.height, image.width, image.step
+    check_image_size(width, height)
     row_bytes = width * channels * dtype.itemsize
     if step < row_bytes:
         msg = (f'image step {step} is smaller than one row of {width} x {channels} '
@@ -368,6 +385,61 @@ def array_to_image(pixels: npt.NDArray[Any], *, encoding: str, header: Header) -
                   is_bigendian=False, step=shape[1] * channels * dtype.itemsize)
     image.data = data
     return image
+
+
+# What image_transport's compressed plugin writes (JPEG, PNG), as PIL names the formats.
+COMPRESSED_FORMATS = ('JPEG', 'PNG')
+
+
+def compressed_image_to_array(image: CompressedImage, *,
+                              desired_encoding: Literal['rgb8', 'bgr8', 'mono8'] = 'rgb8',
+                              ) -> npt.NDArray[np.uint8]:
+    """Decode a ``sensor_msgs/CompressedImage`` (JPEG or PNG) with OpenCV, as cv_bridge does.
+
+    The size in the file's header is checked before anything is decoded, so a small file that
+    claims a huge image (a decompression bomb) costs nothing. OpenCV's Python API has no
+    header-only read; PIL's ``Image.open`` reads just the header, so it is used for that and
+    OpenCV (``cv2.imdecode``) for the pixels. The ``format`` field (``bgr8; jpeg compressed
+    bgr8``, or just ``jpeg``) is not trusted: the bytes say what they are. A 16-bit PNG is
+    scaled to 8 bits by OpenCV (without ``IMREAD_ANYDEPTH`` it divides by 256).
+
+    Returns:
+        (height, width, 3) for ``rgb8`` / ``bgr8``, (height, width) for ``mono8``.
+
+    Raises:
+        InvalidInputError: on bytes that are not a JPEG or PNG, a header size beyond
+            ``core.camera.MAX_IMAGE_SIDE`` / ``MAX_IMAGE_PIXELS``, a file OpenCV cannot decode
+            or that decodes to another size than its header says.
+
+    """
+    data = bytes(image.data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', PIL.Image.DecompressionBombWarning)
+            with PIL.Image.open(io.BytesIO(data)) as header:
+                kind, (width, height) = header.format, header.size
+    except PIL.Image.DecompressionBombError as error:
+        msg = f'compressed image ({image.format!r}) claims an absurd size: {error}'
+        raise InvalidInputError(msg) from error
+    except (OSError, ValueError, SyntaxError) as error:  # PIL's "cannot identify" and friends
+        msg = (f'compressed image ({image.format!r}, {len(data)} bytes) is not a readable '
+               f'{" or ".join(COMPRESSED_FORMATS)} file: {error}')
+        raise InvalidInputError(msg) from error
+    if kind not in COMPRESSED_FORMATS:
+        msg = (f'compressed image ({image.format!r}) is a {kind} file; supported: '
+               f'{", ".join(COMPRESSED_FORMATS)}')
+        raise InvalidInputError(msg)
+    check_image_size(width, height, f'compressed {kind} image')
+    flags = cv2.IMREAD_GRAYSCALE if desired_encoding == 'mono8' else cv2.IMREAD_COLOR_BGR
+    pixels: npt.NDArray[Any] | None = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if pixels is None or pixels.shape[:2] != (height, width) or pixels.dtype != np.uint8:
+        got = 'nothing' if pixels is None else f'{pixels.dtype} {pixels.shape}'
+        msg = (f'compressed image ({image.format!r}) could not be decoded: its {kind} header '
+               f'says {width}x{height}, OpenCV decoded {got}')
+        raise InvalidInputError(msg)
+    if desired_encoding == 'rgb8':
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    return np.asarray(pixels, dtype=np.uint8)  # a uint8 array already: no copy
 
 
 def camera_info_to_model(info: CameraInfo) -> CameraModel:

@@ -34,6 +34,30 @@ EQUIDISTANT = 'equidistant'
 DISTORTION_MODELS: dict[str, int] = {PLUMB_BOB: 5, RATIONAL_POLYNOMIAL: 8, EQUIDISTANT: 4}
 # Names drivers publish for an undistorted camera; accepted only with an all-zero D.
 _NO_DISTORTION_NAMES = ('', 'none')
+# The largest image this package accepts, from a camera or its calibration: every image-sized
+# buffer (depth buffer, labels, overlay, model inputs) is allocated from these numbers, and
+# OpenCV takes sizes as C ints. 65536 pixels a side and 2**28 pixels (16384 x 16384) are beyond
+# any camera made (the largest are ~100 MP) and keep one float32 buffer under 1 GiB.
+MAX_IMAGE_SIDE = 1 << 16
+MAX_IMAGE_PIXELS = 1 << 28
+
+
+def check_image_size(width: int, height: int, what: str = 'image') -> None:
+    """Refuse a ``width x height`` that no camera has, before anything is allocated from it.
+
+    Raises:
+        InvalidInputError: if a side is over ``MAX_IMAGE_SIDE`` or the area over
+            ``MAX_IMAGE_PIXELS``; the message gives the size and the limit.
+
+    """
+    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
+        msg = (f'{what} size {width}x{height} is absurd: a side of more than '
+               f'{MAX_IMAGE_SIDE} pixels')
+        raise InvalidInputError(msg)
+    if width * height > MAX_IMAGE_PIXELS:
+        msg = (f'{what} size {width}x{height} is absurd: more than {MAX_IMAGE_PIXELS} pixels '
+               f'({width * height})')
+        raise InvalidInputError(msg)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -127,7 +151,8 @@ class CameraModel:
 
     Raises:
         InvalidInputError: on an all-zero or singular K or P, a non-rotation R, an unknown
-            distortion model or too many coefficients, a zero size, or an ROI outside it.
+            distortion model or too many coefficients, a zero size or one beyond
+            ``MAX_IMAGE_SIDE`` / ``MAX_IMAGE_PIXELS``, or an ROI outside it.
 
     """
 
@@ -153,6 +178,7 @@ class CameraModel:
         if self.width <= 0 or self.height <= 0:
             msg = f'camera size must be positive, got {self.width}x{self.height}'
             raise InvalidInputError(msg)
+        check_image_size(self.width, self.height, 'camera calibration')
         k = _matrix(self.k, (3, 3), 'K')
         p = _matrix(self.p, (3, 4), 'P')
         r = _matrix(self.r, (3, 3), 'R')
