@@ -8,7 +8,7 @@ import time
 from vlm_seg_ros.core.worker import LatestOnlyWorker
 
 
-def wait_until(done, timeout: float = 5.0) -> bool:
+def wait_until(done, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while not done() and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -17,16 +17,16 @@ def wait_until(done, timeout: float = 5.0) -> bool:
 
 def test_a_slow_consumer_gets_the_newest_item_and_the_rest_are_counted() -> None:
     seen: list[int] = []
-    gate = threading.Event()
+    started, gate = threading.Event(), threading.Event()
 
     def process(item: int) -> None:
-        gate.wait(5)
+        started.set()
+        gate.wait(30)
         seen.append(item)
 
     worker = LatestOnlyWorker(process, on_error=lambda item, exc: None)
     worker.submit(0)
-    assert wait_until(lambda: not worker.idle())
-    time.sleep(0.05)  # item 0 is being processed
+    assert started.wait(30)  # item 0 is being processed (a condition, not a sleep)
     accepted = [worker.submit(i) for i in range(1, 101)]
     gate.set()
     assert wait_until(worker.idle)
@@ -56,13 +56,12 @@ def test_an_error_is_reported_and_the_worker_goes_on() -> None:
 
 
 def test_stop_drops_the_waiting_item() -> None:
-    gate = threading.Event()
+    started, gate = threading.Event(), threading.Event()
     seen: list[int] = []
-    worker = LatestOnlyWorker(lambda item: (gate.wait(5), seen.append(item)),
+    worker = LatestOnlyWorker(lambda item: (started.set(), gate.wait(30), seen.append(item)),
                               on_error=lambda item, exc: None)
     worker.submit(1)
-    assert wait_until(lambda: not worker.idle())
-    time.sleep(0.05)
+    assert started.wait(30)  # item 1 is being processed
     worker.submit(2)
     gate.set()
     worker.stop()
