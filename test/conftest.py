@@ -17,7 +17,28 @@ import sys
 import time
 from types import ModuleType
 
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 import pytest
+
+# Hypothesis profiles, chosen with HYPOTHESIS_PROFILE (default 'ci'; README, Developer guide):
+# - 'ci': derandomized, so every machine runs the same examples on the same commit and CI gives
+#   the same answer every time. Chosen over a fixed seed plus an example database kept in the
+#   repository: that database is rewritten by every run that finds something, and its entries
+#   are keyed by the test's source, so it goes stale silently; derandomize needs no file.
+#   Counterexamples found while exploring become @example()s in the test, where they are
+#   read and reviewed.
+# - 'explore': random seeds and 10x the examples, failures saved in .hypothesis/ (ignored by
+#   git) and replayed first next time. The tests scale their own budgets by the profile's
+#   max_examples (``settings.default.max_examples``), so both profiles reach every test.
+settings.register_profile(
+    'ci', derandomize=True, database=None, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    'explore', max_examples=1000, deadline=None, print_blob=True,
+    database=DirectoryBasedExampleDatabase(str(Path(__file__).parent.parent / '.hypothesis')),
+    suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
 
 
 def pytest_configure(config: pytest.Config) -> None:

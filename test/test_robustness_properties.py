@@ -54,11 +54,14 @@ from vlm_seg_ros.process_bag import StaticTransforms
 # drops them (crop, projection), and the assertions check the results are finite.
 pytestmark = pytest.mark.filterwarnings('ignore::RuntimeWarning')
 UINT32 = 2**32 - 1
+# Examples per property: multiples of the Hypothesis profile's budget (test/conftest.py:
+# 100 in CI, derandomized; 1000 with HYPOTHESIS_PROFILE=explore).
+BUDGET = settings.default.max_examples
 F32_MAX = float(np.finfo(np.float32).max)
 NONFINITE = [math.nan, math.inf, -math.inf]
 # Values that break arithmetic: non-finite, huge (squares overflow), float32's extremes.
 SPECIAL = [*NONFINITE, 1e30, -1e30, F32_MAX, -F32_MAX, 0.0, -0.0, 1e-45]
-ONE = settings(max_examples=1, deadline=None)
+ONE = settings(max_examples=1)
 
 
 def _rotation(yaw: float, pitch: float = 0.0, roll: float = 0.0) -> npt.NDArray[np.float64]:
@@ -105,7 +108,7 @@ MESSAGE_TYPES = {'cloud': PointCloud2, 'image': Image, 'camera_info': CameraInfo
 WORDS = [0, 1, 2, 3, 4, 7, 12, 16, 255, 65535, 2**31 - 1, 2**31, UINT32 - 15, UINT32]
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=10 * BUDGET)
 @given(kind=st.sampled_from(sorted(MESSAGE_TYPES)), header=st.booleans(),
        data=st.binary(max_size=400))
 def test_any_bytes_deserialize_to_a_message_that_converts_or_raises_invalid_input(
@@ -200,7 +203,7 @@ def _mutate(data: bytes, mutations: list[tuple[str, int, int]]) -> bytes:
     return bytes(buffer)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=15 * BUDGET)
 @given(message=st.one_of(valid_clouds(), valid_images(), valid_camera_infos()),
        mutations=st.lists(MUTATIONS, min_size=1, max_size=4))
 def test_mutated_serialized_messages_convert_or_raise_invalid_input(
@@ -314,7 +317,7 @@ def _check_frame(frame: SceneFrame, points: npt.NDArray[np.float32],
             assert 0 <= x and 0 <= y and x + w <= size[1] and y + h <= size[0]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=4 * BUDGET)
 @given(points=scans(), camera=st.none() | camera_views(), lidar_to_target=lidar_to_targets,
        config=scene_configs, stamp=st.floats(-1e9, 1e9))
 def test_pipeline_takes_any_scan(points: npt.NDArray[np.float32], camera: CameraView | None,
@@ -335,7 +338,7 @@ stamps = (st.floats(-1e9, 1e9) | st.sampled_from([*NONFINITE, 0.0, 5e-324, -5e-3
           | st.floats(allow_nan=True, allow_infinity=True))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=2 * BUDGET)
 @given(points=scans(), camera=st.none() | camera_views(),
        steps=st.lists(st.tuples(stamps, st.floats(-2, 2)), min_size=2, max_size=8))
 def test_pipeline_takes_any_sequence_of_stamps(points: npt.NDArray[np.float32],
@@ -882,14 +885,14 @@ def _decode_and_process(kind: str, frame: Frame) -> None:
 
 
 @pytest.mark.parametrize('kind', MALFORMATIONS)
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=BUDGET // 5)
 @given(data=st.data())
 def test_decode_frame_decodes_or_refuses_a_malformed_frame(kind: str, data: st.DataObject
                                                            ) -> None:
     _decode_and_process(kind, data.draw(malformed_frames(kind)))
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=BUDGET // 5)
 @given(frame=valid_frames())
 def test_decode_frame_decodes_a_valid_frame(frame: Frame) -> None:
     config, static_extrinsic = _config(frame.values)
