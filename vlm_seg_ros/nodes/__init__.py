@@ -3,10 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import functools
+from typing import ParamSpec, TypeVar
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
+
+P = ParamSpec('P')
+R = TypeVar('R')
+
+
+def guarded(where: str, callback: Callable[P, R], on_error: Callable[[str, Exception], None],
+            fallback: Callable[P, R] | None = None) -> Callable[P, R | None]:
+    """Wrap a subscription, timer, service or parameter callback so no exception leaves it.
+
+    rclpy's executor re-raises an exception from a callback out of ``spin``, which ends the
+    node. This is the last line of defence behind the node's own error handling: the error
+    goes to ``on_error(where, exc)`` (count it, log it) and the callback returns
+    ``fallback(*args)`` (e.g. a service response saying what failed), else None.
+    """
+    @functools.wraps(callback)
+    def guard(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        try:
+            return callback(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - counted and logged; the node goes on
+            on_error(where, exc)
+            return None if fallback is None else fallback(*args, **kwargs)
+
+    guard.guarded = where  # type: ignore[attr-defined]  # tests check every callback has one
+    return guard
 
 
 def run(make_node: Callable[[], Node], args: list[str] | None = None, *,
@@ -19,11 +49,18 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None, *,
     rclpy.init(args=args)
     node = None
     try:
+        # The executor first: Ctrl-C shuts the context down, and none can be made after that.
+        executor = (MultiThreadedExecutor(num_threads=threads) if threads > 1
+                    else SingleThreadedExecutor())
         node = make_node()  # inside the try: Ctrl-C during start-up is a clean exit too
-        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else None
-        rclpy.spin(node, executor=executor)
+        if rclpy.ok():  # else Ctrl-C came while the node started: nothing to spin
+            rclpy.spin(node, executor=executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C during start-up: rclpy calls on the shut-down context fail; a clean exit.
     finally:
         if node is not None:
             node.destroy_node()
