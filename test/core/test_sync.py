@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 import pytest
 
 from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer
 from vlm_seg_ros.errors import InvalidInputError
 
 MS = 1_000_000  # nanoseconds
+# Examples per property: multiples of the Hypothesis profile's budget (test/conftest.py).
+BUDGET = settings.default.max_examples
 
 
 def test_matches_the_closest_messages_within_slop() -> None:
@@ -60,6 +64,63 @@ def test_queues_are_bounded_and_evictions_counted() -> None:
     assert sync.counters.discarded == [7, 0]
     assert sync.add(1, 600 * MS, 'image') is None  # evicted
     assert sync.add(1, 900 * MS, 'image') == (9, 'image')
+
+
+def test_a_message_older_than_a_full_queue_is_evicted_not_matched() -> None:
+    # Issue 17: this sequence raised KeyError from inside the subscription callback.
+    sync = ApproximateTimeSynchronizer(2, slop=0.06, queue_size=10)
+    for i in range(10):
+        assert sync.add(0, 2000 * MS + i * 100 * MS, f'scan@{2000 + i * 100}') is None
+    assert sync.add(1, 500 * MS, 'image@500') is None
+    assert sync.add(0, 500 * MS, 'scan@500') is None  # evicted at once: its queue is full
+    assert sync.counters.discarded == [1, 0]
+    assert sync.add(1, 2900 * MS, 'image@2900') == ('scan@2900', 'image@2900')
+
+
+@st.composite
+def arrivals(draw: st.DrawFn) -> tuple[int, list[tuple[int, int]]]:
+    """Draw a number of inputs and messages (input, stamp) as a network delivers them.
+
+    Each input publishes at 10 Hz with jitter; messages are then dropped, duplicated and
+    shuffled (two drivers on one topic, a reordering network, a bag from several machines).
+    """
+    inputs = draw(st.integers(1, 3))
+    sent = [(index, tick * 100 * MS + draw(st.integers(-10, 10)) * MS)
+            for tick in range(draw(st.integers(0, 25))) for index in range(inputs)]
+    kept = [m for m in sent if not draw(st.booleans()) or draw(st.booleans())]  # ~25 % lost
+    kept += draw(st.lists(st.sampled_from(kept), max_size=10)) if kept else []
+    return inputs, draw(st.permutations(kept))
+
+
+@settings(max_examples=3 * BUDGET)
+@given(case=arrivals(), queue_size=st.integers(1, 10), slop=st.sampled_from([0.0, 0.03, 0.06]),
+       jump_back=st.booleans())
+@example(case=(2, [(0, 2000 * MS + i * 100 * MS) for i in range(10)] + [(1, 500 * MS),
+                                                                       (0, 500 * MS)]),
+         queue_size=10, slop=0.06, jump_back=False)  # the KeyError of issue 17
+def test_any_arrival_order_never_raises_and_frames_leave_in_time_order(
+        case: tuple[int, list[tuple[int, int]]], queue_size: int, slop: float,
+        jump_back: bool) -> None:
+    inputs, messages = case
+    if jump_back:  # the stream restarts 50 s earlier halfway (a looping bag)
+        half = len(messages) // 2
+        messages = messages[:half] + [(i, t + 50_000 * MS) for i, t in messages[half:]][::-1]
+    sync = ApproximateTimeSynchronizer(inputs, slop=slop, queue_size=queue_size)
+    frames = []
+    for index, stamp in messages:
+        frame = sync.add(index, stamp, (index, stamp))
+        if frame is not None:
+            assert [item[0] for item in frame] == list(range(inputs))
+            stamps = [item[1] for item in frame]
+            assert max(stamps) - min(stamps) <= round(slop * 1e9)
+            frames.append(stamps)
+    # Between resets, each input's frames go forward in time.
+    if sync.counters.resets == 0:
+        for index in range(inputs):
+            column = [stamps[index] for stamps in frames]
+            assert column == sorted(column) and len(set(column)) == len(column)
+    assert sync.counters.frames == len(frames)
+    assert sum(sync.counters.received) == len(messages)
 
 
 def test_time_jumping_back_resets_instead_of_refusing_everything() -> None:

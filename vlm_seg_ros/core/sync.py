@@ -145,6 +145,8 @@ class ApproximateTimeSynchronizer(Generic[Item]):
         while len(queue) > self._queue_size:
             del queue[min(queue)]
             self.counters.discarded[index] += 1
+        if stamp not in queue:  # older than everything in a full queue: it was the one evicted
+            return None
         match = self._match(index, stamp)
         if match is None:
             return None
