@@ -112,17 +112,20 @@ def test_kitti_frame_round_trips_as_bgr_and_reads_back_as_rgb(kitti_dir: object)
 
 
 def test_unsupported_encoding_lists_the_supported_ones() -> None:
-    message = Image(height=1, width=1, encoding='yuv422_yuy2', step=2, data=b'\0\0')
-    with pytest.raises(InvalidInputError, match=r"unsupported image encoding 'yuv422_yuy2'; "
+    message = Image(height=1, width=1, encoding='nv12', step=2, data=b'\0\0')
+    with pytest.raises(InvalidInputError, match=r"unsupported image encoding 'nv12'; "
                                                 r'supported: rgb8, bgr8, rgba8, bgra8, mono8, '
-                                                r'mono16.*32FC1\.\.4'):
+                                                r'mono16.*yuv422_yuy2.*32FC1\.\.4'):
         image_to_array(message)
 
 
 def test_conversion_between_other_encodings_is_refused_clearly() -> None:
-    message = array_to_image(random_pixels('mono16'), encoding='mono16', header=Header())
-    with pytest.raises(InvalidInputError, match="cannot convert 'mono16' to 'rgb8'"):
+    message = array_to_image(random_pixels('32FC1'), encoding='32FC1', header=Header())
+    with pytest.raises(InvalidInputError, match="cannot convert '32FC1' to 'rgb8'"):
         image_to_array(message, desired_encoding='rgb8')
+    with pytest.raises(InvalidInputError, match="cannot convert 'rgb8' to 'mono16'"):
+        image_to_array(array_to_image(random_pixels('rgb8'), encoding='rgb8', header=Header()),
+                       desired_encoding='mono16')
 
 
 @pytest.mark.parametrize(('changes', 'message'), [
@@ -192,6 +195,67 @@ def test_matches_cv_bridge(encoding: str) -> None:
             np.testing.assert_array_equal(
                 image_to_array(padded, desired_encoding=target),
                 bridge.imgmsg_to_cv2(padded, desired_encoding=target))
+
+
+# --- Raw camera encodings: Bayer, packed YUV 4:2:2, 16-bit --------------------------------
+
+COLOUR = (200, 30, 90)  # an RGB colour with three different channels
+
+
+def mosaic(pattern: str, height: int = 8, width: int = 10) -> np.ndarray:
+    """Return the Bayer image a sensor with ``pattern`` (e.g. 'rggb') takes of ``COLOUR``."""
+    channel = {'r': 0, 'g': 1, 'b': 2}
+    raw = np.empty((height, width), np.uint8)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            raw[dy::2, dx::2] = COLOUR[channel[pattern[2 * dy + dx]]]
+    return raw
+
+
+@pytest.mark.parametrize('pattern', ['rggb', 'bggr', 'gbrg', 'grbg'])
+def test_bayer_images_are_demosaiced_into_their_true_colours(pattern: str) -> None:
+    message = array_to_image(mosaic(pattern), encoding=f'bayer_{pattern}8', header=Header())
+    rgb = image_to_array(message, desired_encoding='rgb8')
+    assert rgb.shape == (8, 10, 3)
+    # A uniform scene demosaics to its own colour (OpenCV names patterns one row down, and a
+    # wrong mapping swaps red and blue here).
+    np.testing.assert_array_equal(rgb[2:-2, 2:-2], np.broadcast_to(COLOUR, (4, 6, 3)))
+    np.testing.assert_array_equal(image_to_array(message, desired_encoding='bgr8'),
+                                  rgb[..., ::-1])
+    deep = array_to_image(mosaic(pattern).astype(np.uint16) * 257, encoding=f'bayer_{pattern}16',
+                          header=Header())
+    np.testing.assert_array_equal(image_to_array(deep, desired_encoding='rgb8'), rgb)
+
+
+@pytest.mark.parametrize(('encoding', 'to_yuv', 'code'), [
+    ('yuv422', cv2.COLOR_RGB2YUV_UYVY, cv2.COLOR_YUV2RGB_UYVY),
+    ('yuv422_yuy2', cv2.COLOR_RGB2YUV_YUY2, cv2.COLOR_YUV2RGB_YUY2),
+])
+def test_packed_yuv_422_is_converted_as_opencv_converts_it(encoding: str, to_yuv: int,
+                                                           code: int) -> None:
+    # What a UYVY / YUYV camera sends of a uniform scene (the two byte orders differ: a
+    # mix-up gives another colour).
+    packed = cv2.cvtColor(np.full((6, 8, 3), COLOUR, np.uint8), to_yuv)
+    assert packed.shape == (6, 8, 2)
+    message = array_to_image(packed, encoding=encoding, header=Header())
+    rgb = image_to_array(message, desired_encoding='rgb8')
+    np.testing.assert_array_equal(rgb, cv2.cvtColor(packed, code))
+    assert np.abs(rgb.astype(int) - COLOUR).max() <= 3
+    odd = Image(height=2, width=3, encoding=encoding, step=6, data=bytes(12))
+    with pytest.raises(InvalidInputError, match='OpenCV cannot convert this 3x2'):
+        image_to_array(odd, desired_encoding='rgb8')
+
+
+@pytest.mark.parametrize(('encoding', 'eight_bit'), [
+    ('mono16', 'mono8'), ('rgb16', 'rgb8'), ('bgr16', 'bgr8'), ('rgba16', 'rgba8')])
+def test_16_bit_images_are_scaled_to_8_bit(encoding: str, eight_bit: str) -> None:
+    pixels = random_pixels(encoding)
+    message = array_to_image(pixels, encoding=encoding, header=Header())
+    expected = array_to_image((pixels >> 8).astype(np.uint8), encoding=eight_bit,
+                              header=Header())
+    for desired in ('rgb8', 'mono8', eight_bit):
+        np.testing.assert_array_equal(image_to_array(message, desired_encoding=desired),
+                                      image_to_array(expected, desired_encoding=desired))
 
 
 # --- CompressedImage (image_transport's compressed plugin: JPEG or PNG) ---------------------

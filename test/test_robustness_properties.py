@@ -641,14 +641,21 @@ def _(frame: Frame, draw: st.DrawFn) -> None:
     frame.image.data = bytes(frame.image.data) * 2
 
 
-@malformation('image_encoding_mono16', rejected=True)
+@malformation('image_encoding_mono16', rejected=False)  # scaled to 8 bits (issue 17)
 def _(frame: Frame, draw: st.DrawFn) -> None:
     frame.image.encoding = 'mono16'
 
 
+@malformation('image_encoding_raw_camera', rejected=False)  # demosaiced / converted (issue 17)
+def _(frame: Frame, draw: st.DrawFn) -> None:
+    frame.image.encoding = draw(st.sampled_from(
+        ['bayer_rggb8', 'bayer_bggr8', 'bayer_gbrg16', 'bayer_grbg16', 'yuv422', 'yuv422_yuy2',
+         'rgb16', 'bgra16']))
+
+
 @malformation('image_encoding_garbage', rejected=True)
 def _(frame: Frame, draw: st.DrawFn) -> None:
-    frame.image.encoding = draw(st.sampled_from(['garbage', '', 'RGB8', 'yuv422', '8UC5'])
+    frame.image.encoding = draw(st.sampled_from(['garbage', '', 'RGB8', 'yuv420', '8UC5'])
                                 | st.text(max_size=10).filter(lambda text: text != 'rgb8'))
 
 
@@ -802,6 +809,7 @@ MALFORMATIONS = [
     'cloud_intensity_nonfinite', 'cloud_without_intensity', 'cloud_frame_unknown',
     'stamps_extreme',
     'image_size_differs_from_camera_info', 'image_encoding_16UC3', 'image_encoding_mono16',
+    'image_encoding_raw_camera',
     'image_encoding_garbage', 'image_encoding_other_colour_order', 'image_step_too_small',
     'image_step_padded', 'image_data_shorter_than_declared', 'image_absurd_size',
     'image_empty', 'image_frame_unknown',

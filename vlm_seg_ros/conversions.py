@@ -267,6 +267,8 @@ IMAGE_ENCODINGS: dict[str, tuple[str, int]] = {
     'rgb16': ('u2', 3), 'bgr16': ('u2', 3), 'rgba16': ('u2', 4), 'bgra16': ('u2', 4),
     **{f'bayer_{p}{bits}': ('u1' if bits == 8 else 'u2', 1)
        for p in ('rggb', 'bggr', 'gbrg', 'grbg') for bits in (8, 16)},
+    # Packed 4:2:2, two bytes a pixel: UYVY ('yuv422') and YUYV ('yuv422_yuy2').
+    'yuv422': ('u1', 2), 'yuv422_yuy2': ('u1', 2),
 }
 _CV_ENCODING = re.compile(r'(8U|8S|16U|16S|32S|32F|64F)C([1-4])')
 _CV_DEPTHS = {'8U': 'u1', '8S': 'i1', '16U': 'u2', '16S': 'i2', '32S': 'i4', '32F': 'f4',
@@ -276,6 +278,12 @@ SUPPORTED_ENCODINGS = (*IMAGE_ENCODINGS, '8UC1..4', '8SC1..4', '16UC1..4', '16SC
 # Colour conversions image_to_array offers (8-bit, as cv_bridge does them, with cvtColor).
 _COLOUR_ORDER = {'rgb8': 'RGB', 'bgr8': 'BGR', 'rgba8': 'RGBA', 'bgra8': 'BGRA',
                  'mono8': 'GRAY'}
+# Raw camera encodings that become one of those first. Bayer patterns map onto OpenCV's
+# names as cv_bridge maps them (OpenCV names a pattern by its second row's first two pixels).
+_BAYER = {'rggb': 'BG', 'bggr': 'RG', 'gbrg': 'GR', 'grbg': 'GB'}
+_YUV = {'yuv422': 'UYVY', 'yuv422_yuy2': 'YUY2'}
+_SIXTEEN_BIT = {'mono16': 'mono8', 'rgb16': 'rgb8', 'bgr16': 'bgr8', 'rgba16': 'rgba8',
+                'bgra16': 'bgra8'}
 
 
 def image_encoding_format(encoding: str) -> tuple[np.dtype[Any], int]:
@@ -303,7 +311,9 @@ def image_to_array(image: Image, *, desired_encoding: str = 'passthrough') -> np
     Args:
         image: any supported encoding (see ``SUPPORTED_ENCODINGS``).
         desired_encoding: ``passthrough`` keeps the encoding; ``rgb8``, ``bgr8``, ``rgba8``,
-            ``bgra8`` or ``mono8`` converts between those five 8-bit encodings.
+            ``bgra8`` or ``mono8`` converts to that 8-bit encoding from any of them, from
+            16-bit colour and ``mono16`` (divided by 256), from ``bayer_*`` (demosaiced) and
+            from ``yuv422`` (UYVY) and ``yuv422_yuy2`` (YUYV), with OpenCV as cv_bridge does.
 
     Returns:
         (height, width) for one channel, (height, width, channels) otherwise, in the
@@ -343,16 +353,49 @@ def image_to_array(image: Image, *, desired_encoding: str = 'passthrough') -> np
             pixels = pixels.astype(dtype.newbyteorder('='))
     if desired_encoding in ('passthrough', image.encoding):
         return pixels
-    source, target = _COLOUR_ORDER.get(image.encoding), _COLOUR_ORDER.get(desired_encoding)
-    if source is None or target is None:
-        msg = (f'cannot convert {image.encoding!r} to {desired_encoding!r}; conversions are '
-               f'between {", ".join(_COLOUR_ORDER)}, or use desired_encoding="passthrough"')
+    encoding = image.encoding
+    target = _COLOUR_ORDER.get(desired_encoding)
+    if target is None or (encoding not in _COLOUR_ORDER and not _raw_encoding(encoding)):
+        msg = (f'cannot convert {encoding!r} to {desired_encoding!r}; conversions are from '
+               f'{", ".join([*_COLOUR_ORDER, *_SIXTEEN_BIT, "bayer_*", *_YUV])} to '
+               f'{", ".join(_COLOUR_ORDER)}, or use desired_encoding="passthrough"')
         raise InvalidInputError(msg)
     if pixels.size == 0:  # cvtColor refuses empty images
         _, channels = image_encoding_format(desired_encoding)
         return np.zeros((height, width, channels)[:2 if channels == 1 else 3], dtype=np.uint8)
-    converted: npt.NDArray[Any] = cv2.cvtColor(pixels, getattr(cv2, f'COLOR_{source}2{target}'))
+    try:
+        if encoding not in _COLOUR_ORDER:
+            pixels, encoding = _to_8_bit_colour(pixels, encoding)
+            if encoding == desired_encoding:
+                return pixels
+        converted: npt.NDArray[Any] = cv2.cvtColor(
+            pixels, getattr(cv2, f'COLOR_{_COLOUR_ORDER[encoding]}2{target}'))
+    except cv2.error as error:  # e.g. an odd width of packed YUV, a 1-pixel Bayer image
+        msg = f'OpenCV cannot convert this {width}x{height} {image.encoding} image: {error}'
+        raise InvalidInputError(msg) from error
     return converted
+
+
+def _raw_encoding(encoding: str) -> bool:
+    return encoding in _SIXTEEN_BIT or encoding in _YUV or encoding.startswith('bayer_')
+
+
+def _to_8_bit_colour(pixels: npt.NDArray[Any], encoding: str) -> tuple[npt.NDArray[Any], str]:
+    """Turn a raw camera image into an 8-bit one of ``_COLOUR_ORDER``; return it and its name.
+
+    Bayer is demosaiced and packed YUV 4:2:2 converted with OpenCV's cvtColor, as cv_bridge
+    does; 16-bit values are divided by 256 (``convertTo(CV_8U, 1 / 256)``, what OpenCV's
+    ``imread`` does without ``IMREAD_ANYDEPTH``).
+    """
+    if encoding in _SIXTEEN_BIT:
+        return (pixels >> 8).astype(np.uint8), _SIXTEEN_BIT[encoding]
+    if encoding in _YUV:
+        return cv2.cvtColor(pixels, getattr(cv2, f'COLOR_YUV2RGB_{_YUV[encoding]}')), 'rgb8'
+    pattern = encoding[len('bayer_'):len('bayer_rggb')]
+    rgb: npt.NDArray[Any] = cv2.cvtColor(pixels, getattr(cv2, f'COLOR_Bayer{_BAYER[pattern]}2RGB'))
+    if encoding.endswith('16'):
+        rgb = (rgb >> 8).astype(np.uint8)
+    return rgb, 'rgb8'
 
 
 def array_to_image(pixels: npt.NDArray[Any], *, encoding: str, header: Header) -> Image:
