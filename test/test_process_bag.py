@@ -138,8 +138,37 @@ def test_topics_are_named_when_the_bag_has_several(tmp_path: Path, demo_bag: Pat
     assert process_bag([str(source), str(tmp_path / 'b'), '--quiet', '--no-models',
                         '--image', SENSORS[1]]) == 0
     assert process_bag([str(source), str(tmp_path / 'c'), '--quiet', '--image', '/nothing']) == 2
-    assert '--image /nothing: expected a sensor_msgs/msg/Image topic, it is not in the bag' in (
-        capsys.readouterr().err)
+    assert ('--image /nothing: expected a sensor_msgs/msg/Image or sensor_msgs/msg/'
+            'CompressedImage topic, it is not in the bag') in capsys.readouterr().err
+
+
+def test_a_bag_with_a_jpeg_camera_is_processed_like_the_raw_one(demo_bag: Path, tmp_path: Path,
+                                                               capsys) -> None:
+    """Most bags record cameras as CompressedImage (image_transport's compressed plugin)."""
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+
+    from vlm_seg_ros.conversions import image_to_array
+
+    compressed = tmp_path / 'compressed'
+    with BagReader(demo_bag) as bag, BagWriter(compressed) as out:
+        for message in bag.messages():
+            if message.topic != SENSORS[1]:
+                out.copy(message)
+                continue
+            image = to_ros(message)
+            ok, jpeg = cv2.imencode('.jpg', image_to_array(image, desired_encoding='bgr8'))
+            assert ok
+            out.write(SENSORS[1] + '/compressed', CompressedImage(
+                header=image.header, format='rgb8; jpeg compressed bgr8', data=jpeg.tobytes()),
+                message.timestamp)
+    assert process_bag([str(compressed), str(tmp_path / 'out'), '--quiet', '--no-models',
+                        '-p', 'segmentation.max_range:=30.0']) == 0
+    assert '4 synchronised frames from 13 messages, 4 processed' in capsys.readouterr().out
+    _, graphs = read_outputs(tmp_path / 'out')
+    assert {g.image_header.frame_id for g in graphs} == {'camera'}
+    assert len(graphs[-1].objects) == len(demo_scene().objects)
+    assert all(o.image_box.width > 0 for o in graphs[-1].objects)
 
 
 @pytest.mark.parametrize(('args', 'message'), [

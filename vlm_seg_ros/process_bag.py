@@ -32,7 +32,7 @@ from typing import Any
 
 from builtin_interfaces.msg import Time
 import numpy as np
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from tqdm import tqdm
 
 from vlm_seg_ros.bags import TF_STATIC_TOPIC, BagReader, BagWriter, TransformTree, to_ros
@@ -47,6 +47,7 @@ from vlm_seg_ros.outputs import OutputBuilder
 
 POINTS_TYPE = 'sensor_msgs/msg/PointCloud2'
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
+COMPRESSED_IMAGE_TYPE = 'sensor_msgs/msg/CompressedImage'
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 
 
@@ -68,19 +69,31 @@ def choose_topics(bag_topics: dict[str, str], *, points: str | None, image: str 
                   camera_info: str | None, camera: bool) -> Topics:
     """Pick the sensor topics: the named ones (checked), else the only one of each type.
 
+    The image may be a ``sensor_msgs/Image`` or a ``sensor_msgs/CompressedImage`` topic (JPEG
+    or PNG, how most bags record cameras); unnamed, the only Image topic is taken, else the
+    only CompressedImage one.
+
     Raises:
         InvalidInputError: naming the candidates when a topic is missing, of the wrong type,
             or ambiguous.
 
     """
-    def pick(given: str | None, msgtype: str, flag: str) -> str:
+    def pick(given: str | None, msgtype: str, flag: str, *other: str) -> str:
         if given is not None:
-            if bag_topics.get(given) != msgtype:
+            if bag_topics.get(given) not in (msgtype, *other):
                 found = bag_topics.get(given, 'not in the bag')
-                msg = f'{flag} {given}: expected a {msgtype} topic, it is {found}'
+                msg = (f'{flag} {given}: expected a {" or ".join((msgtype, *other))} topic, '
+                       f'it is {found}')
                 raise InvalidInputError(msg)
             return given
+        kinds = (msgtype, *other)
         candidates = sorted(t for t, kind in bag_topics.items() if kind == msgtype)
+        for kind_ in other:
+            if not candidates:
+                msgtype = kind_
+                candidates = sorted(t for t, kind in bag_topics.items() if kind == kind_)
+        if not candidates:
+            msgtype = ' or '.join(kinds)
         if len(candidates) != 1:
             msg = (f'the bag has {len(candidates)} {msgtype} topics {candidates}; name one '
                    f'with {flag}' + (' (or use --no-camera)' if msgtype != POINTS_TYPE else ''))
@@ -89,7 +102,8 @@ def choose_topics(bag_topics: dict[str, str], *, points: str | None, image: str 
 
     chosen = Topics(pick(points, POINTS_TYPE, '--points'))
     if camera:
-        chosen = replace(chosen, image=pick(image, IMAGE_TYPE, '--image'),
+        chosen = replace(chosen, image=pick(image, IMAGE_TYPE, '--image',
+                                            COMPRESSED_IMAGE_TYPE),
                          camera_info=pick(camera_info, CAMERA_INFO_TYPE, '--camera-info'))
     return chosen
 
@@ -186,7 +200,9 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                                camera=camera)
         inputs = chosen.inputs
         index_of = {topic: i for i, topic in enumerate(inputs)}
-        types = {chosen.points: PointCloud2, chosen.image: Image, chosen.camera_info: CameraInfo}
+        types = {chosen.points: PointCloud2, chosen.camera_info: CameraInfo,
+                 chosen.image: (CompressedImage if bag.topics.get(chosen.image or '')
+                                == COMPRESSED_IMAGE_TYPE else Image)}
         tree = TransformTree()
         first_static = next(iter(bag.messages([TF_STATIC_TOPIC])), None)
         if first_static is not None:  # latched: known from the start, as a listener gets it

@@ -6,7 +6,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 import pytest
 
-from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer
+from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer, ScanSynchronizer
 from vlm_seg_ros.errors import InvalidInputError
 
 MS = 1_000_000  # nanoseconds
@@ -145,3 +145,123 @@ def test_one_input_passes_every_message_through() -> None:
 def test_bad_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(InvalidInputError):
         ApproximateTimeSynchronizer(**kwargs)
+
+
+# --- ScanSynchronizer: the LiDAR path never waits for the camera --------------------------
+
+def scan_sync(**kwargs: float) -> ScanSynchronizer[str]:
+    settings_ = {'slop': 0.03, 'wait': 0.1, 'camera_timeout': 1.0, **kwargs}
+    return ScanSynchronizer(2, **settings_)  # type: ignore[arg-type]
+
+
+def left(frames: list) -> list[tuple[str, tuple[str, ...] | None]]:
+    return [(f.scan, f.camera) for f in frames]
+
+
+def test_a_scan_whose_camera_messages_came_first_leaves_at_once_with_them() -> None:
+    sync = scan_sync()
+    assert sync.add_camera(1, 100 * MS, 'image@100', now=0.0) == []
+    assert sync.add_camera(2, 100 * MS, 'info@100', now=0.0) == []
+    assert left(sync.add_scan(110 * MS, 'scan@110', now=0.0)) == [
+        ('scan@110', ('image@100', 'info@100'))]
+
+
+def test_a_scan_waits_at_most_wait_seconds_for_its_camera() -> None:
+    sync = scan_sync()
+    sync.add_camera(1, 0, 'image@0', now=0.0)
+    sync.add_camera(2, 0, 'info@0', now=0.0)
+    sync.add_scan(0, 'scan@0', now=0.0)
+    assert sync.add_scan(100 * MS, 'scan@100', now=0.1) == []  # the camera is up: it waits
+    assert sync.waiting == 1
+    assert sync.poll(now=0.15) == []
+    # Its image comes 80 ms later: the scan leaves with it.
+    sync.add_camera(1, 95 * MS, 'image@95', now=0.18)
+    assert left(sync.add_camera(2, 95 * MS, 'info@95', now=0.18)) == [
+        ('scan@100', ('image@95', 'info@95'))]
+    # Another scan's camera never comes: after the wait, it leaves alone.
+    assert sync.add_scan(200 * MS, 'scan@200', now=0.2) == []
+    assert sync.poll(now=0.29) == []
+    assert left(sync.poll(now=0.31)) == [('scan@200', None)]
+    assert sync.counters.alone == 1
+
+
+def test_a_scan_the_camera_has_passed_by_leaves_alone_without_waiting() -> None:
+    sync = scan_sync()
+    for t in (0, 100):
+        sync.add_camera(1, t * MS, f'image@{t}', now=0.0)
+        sync.add_camera(2, t * MS, f'info@{t}', now=0.0)
+    # The scan at 50 ms has no partner, and both camera inputs are already past it.
+    assert left(sync.add_scan(50 * MS, 'scan@50', now=0.0)) == [('scan@50', None)]
+
+
+def test_with_the_camera_down_every_scan_leaves_at_once() -> None:
+    sync = scan_sync()
+    assert left(sync.add_scan(0, 'scan@0', now=0.0)) == [('scan@0', None)]  # never seen
+    sync.add_camera(1, 0, 'image', now=0.0)
+    assert left(sync.add_scan(50 * MS, 'scan@50', now=0.0)) == [('scan@50', None)]  # no info
+    sync.add_camera(2, 0, 'info', now=0.0)
+    assert sync.add_scan(100 * MS, 'scan@100', now=0.5) == []  # up: it waits
+    assert left(sync.add_scan(200 * MS, 'scan@200', now=2.0)) == [
+        ('scan@100', None), ('scan@200', None)]  # down for 2 s: no waiting, oldest first
+
+
+def test_a_camera_sending_one_image_in_five_costs_no_scan() -> None:
+    sync = scan_sync()
+    frames = []
+    for i in range(50):
+        t, now = i * 100 * MS, i * 0.1
+        frames += sync.poll(now)
+        if i % 5 == 0:  # the camera's messages come 20 ms after the scan
+            frames += sync.add_scan(t, f'scan{i}', now=now)
+            frames += sync.add_camera(1, t, f'image{i}', now=now + 0.02)
+            frames += sync.add_camera(2, t, f'info{i}', now=now + 0.02)
+        else:
+            frames += sync.add_scan(t, f'scan{i}', now=now)
+    frames += sync.poll(now=100.0)
+    assert [f.scan for f in frames] == [f'scan{i}' for i in range(50)]
+    # scan0 comes before any camera message: it goes alone, as while the camera is down.
+    assert [f.scan for f in frames if f.camera] == [f'scan{i}' for i in range(5, 50, 5)]
+
+
+@st.composite
+def sensor_arrivals(draw: st.DrawFn) -> list[tuple[int, int, float]]:
+    """Draw (input, stamp, arrival time) of a scan and two camera inputs, reordered and lossy."""
+    messages = []
+    for tick in range(draw(st.integers(0, 30))):
+        t = tick * 100 * MS
+        for index in range(3):
+            if draw(st.integers(0, 3)) == 0:
+                continue  # lost
+            stamp = t + draw(st.integers(-20, 20)) * MS
+            messages.append((index, stamp, tick * 0.1 + draw(st.integers(0, 300)) / 1000))
+    messages += draw(st.lists(st.sampled_from(messages), max_size=5)) if messages else []
+    return sorted(messages, key=lambda m: m[2])  # arrival order, not stamp order
+
+
+@settings(max_examples=3 * BUDGET)
+@given(messages=sensor_arrivals(), queue_size=st.integers(1, 10),
+       wait=st.sampled_from([0.0, 0.05, 0.2]), timeout=st.sampled_from([0.0, 0.3, 1.0]))
+def test_any_arrival_order_lets_every_scan_leave_once_in_time_order(
+        messages: list[tuple[int, int, float]], queue_size: int, wait: float,
+        timeout: float) -> None:
+    sync = ScanSynchronizer(2, slop=0.03, wait=wait, camera_timeout=timeout,
+                            queue_size=queue_size)
+    frames: list = []
+    for index, stamp, now in messages:
+        frames += sync.poll(now)
+        if index == 0:
+            frames += sync.add_scan(stamp, ('scan', stamp), now)
+        else:
+            frames += sync.add_camera(index, stamp, (index, stamp), now)
+    frames += sync.poll(1e9)
+    stamps = [f.stamp_ns for f in frames]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    for frame in frames:
+        assert frame.scan == ('scan', frame.stamp_ns)
+        if frame.camera is not None:
+            assert [i for i, _ in frame.camera] == [1, 2]
+            assert max(abs(t - frame.stamp_ns) for _, t in frame.camera) <= 30 * MS
+    counters = sync.counters
+    assert sync.waiting == 0
+    assert counters.frames == len(frames)
+    assert counters.received[0] == counters.frames + counters.late[0] + counters.discarded[0]

@@ -48,6 +48,7 @@ def test_every_tunable_has_a_description_and_numbers_have_a_range() -> None:
     ({'sync.slop': -1.0}, 'slop'),
     ({'segmentation.min_range': 90.0}, 'max_range'),
     ({'no_such.parameter': 1}, 'unknown'),
+    ({'camera.transport': 'theora'}, "camera.transport is 'theora'; use one of raw, compressed"),
 ])
 def test_bad_values_are_refused_naming_the_parameter(values: dict, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):

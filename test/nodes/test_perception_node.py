@@ -14,7 +14,12 @@ import pytest
 from rcl_interfaces.srv import SetParameters
 import rclpy
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import (
+    DurabilityPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker, MarkerArray
@@ -119,7 +124,7 @@ def test_lidar_only_publishes_one_scene_graph_per_scan_with_its_stamp_and_frame(
         stamp = stamp_now()
         stamps.append(stamp)
         pub.publish(xyz_to_pointcloud2(scan, Header(stamp=stamp, frame_id='velodyne')))
-        ros.spin_until(lambda s=stamp: graphs and graphs[-1].header.stamp == s, timeout=5)
+        ros.spin_until(lambda s=stamp: graphs and graphs[-1].header.stamp == s, timeout=20)
 
     assert [g.header.stamp for g in graphs] == stamps, node.output()
     assert {g.header.frame_id for g in graphs} == {'velodyne'}
@@ -175,15 +180,20 @@ def test_kitti_frames_at_10_hz_become_graphs_clouds_markers_and_images_that_agre
         assert call(ros, SetParameters, '/pn_kitti/perception/set_parameters',
                     request).results[0].successful
         sent[frame] = []
-        for _ in range(15):  # 1.5 s at 10 Hz
+        # At 10 Hz until the node has published 8 graphs of this frame (1.5 s on an idle
+        # machine). A loaded machine processes fewer of the frames sent (newest first, the
+        # rest replaced): the count is the node's speed, not what this test checks.
+        for _ in range(300):
             publish(frame)
             ros.spin_until(lambda: False, timeout=0.1)
+            if sum(s in received['scene_graph'] for s in sent[frame]) >= 8:
+                break
     ros.spin_until(lambda: False, timeout=1.0)
 
     graphs = received['scene_graph']
-    total = sum(len(stamps) for stamps in sent.values())
-    processed = sum(stamp in graphs for stamps in sent.values() for stamp in stamps)
-    assert processed >= 0.7 * total, f'{processed} of {total} frames\n' + node.output()
+    for frame, stamps in sent.items():
+        processed = sum(stamp in graphs for stamp in stamps)
+        assert processed >= 8, f'{frame}: {processed} of {len(stamps)} frames\n' + node.output()
     for frame, stamps in sent.items():
         messages = frames[frame]
         done = [s for s in stamps if s in graphs]
@@ -252,7 +262,7 @@ def test_lifecycle_deactivate_stops_and_clears_activate_resumes(ros, spawn) -> N
     assert warm_up(ros, publish, graphs), node.output()
     assert transition(ros, '/pn_life/perception', Transition.TRANSITION_DEACTIVATE)
     assert ros.spin_until(lambda: any(m.action == Marker.DELETEALL
-                                      for arr in markers for m in arr.markers), timeout=5)
+                                      for arr in markers for m in arr.markers), timeout=20)
     state = call(ros, GetState, '/pn_life/perception/get_state', GetState.Request())
     assert state.current_state.id == State.PRIMARY_STATE_INACTIVE
     graphs.clear()
@@ -309,23 +319,85 @@ def test_parameters_are_checked_when_set_at_runtime(ros, spawn) -> None:
     assert not crossed.successful and 'max_range' in crossed.reason, crossed.reason
     assert set_parameter('segmentation.min_points', 25).successful
     assert 'tracks restart' in node.output() or ros.spin_until(
-        lambda: 'tracks restart' in node.output(), timeout=5)
+        lambda: 'tracks restart' in node.output(), timeout=20)
 
 
-def test_shipped_config_keeps_only_the_newest_message_of_each_input() -> None:
+def test_inputs_keep_only_the_newest_message_and_start_best_effort() -> None:
     # In-process, because a subscription's depth is not visible to other processes.
     context = rclpy.Context()
     rclpy.init(args=['--ros-args', '--params-file', CONFIG], context=context)
     try:
         node = PerceptionNode(context=context)
-        profiles = [(s.topic_name, s.qos_profile.depth, s.qos_profile.reliability)
-                    for s in node.subs]
+        profiles = [(s.topic_name, s.qos_profile.depth, s.qos_profile.reliability,
+                     s.qos_profile.durability) for s in node.subs]
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
-    assert profiles == [(f'/{name}', 1, ReliabilityPolicy.BEST_EFFORT)
+    # Best effort matches any publisher until the node has seen which there are.
+    assert profiles == [(f'/{name}', 1, ReliabilityPolicy.BEST_EFFORT, DurabilityPolicy.VOLATILE)
                         for name in ('points', 'image', 'camera_info')]
-    assert qos_profile_sensor_data.depth != 1  # the file, not the code default, set it
+
+
+def test_each_input_follows_the_reliability_of_its_publishers(ros, spawn) -> None:
+    node = start_node(spawn, '/pn_follow', *LIDAR_ONLY)
+    topic = '/pn_follow/points'
+
+    def reliability() -> ReliabilityPolicy | None:
+        infos = ros.node.get_subscriptions_info_by_topic(topic)
+        return infos[0].qos_profile.reliability if infos else None
+
+    assert ros.spin_until(lambda: reliability() == ReliabilityPolicy.BEST_EFFORT, timeout=30)
+    reliable = ros.node.create_publisher(PointCloud2, topic, QoSProfile(
+        depth=5, reliability=ReliabilityPolicy.RELIABLE))
+    assert ros.spin_until(lambda: reliability() == ReliabilityPolicy.RELIABLE, timeout=20), \
+        node.output()
+    assert 'subscribing reliable: its 1 publisher(s) are all reliable' in node.output()
+    # A best-effort driver joins: a reliable subscription would not match it.
+    best_effort = ros.node.create_publisher(PointCloud2, topic, qos_profile_sensor_data)
+    assert ros.spin_until(lambda: reliability() == ReliabilityPolicy.BEST_EFFORT, timeout=20), \
+        node.output()
+    assert '1 of its 2 publisher(s) are best effort' in node.output()
+    ros.node.destroy_publisher(best_effort)
+    assert ros.spin_until(lambda: reliability() == ReliabilityPolicy.RELIABLE, timeout=20), \
+        node.output()
+    # Both kinds of publisher reach the node: a graph comes back from the reliable one.
+    graphs: list[SceneGraph] = []
+    ros.node.create_subscription(SceneGraph, '/pn_follow/perception/scene_graph',
+                                 graphs.append, 10)
+    scan = lidar_scan()
+    assert warm_up(ros, lambda: reliable.publish(xyz_to_pointcloud2(
+        scan, Header(stamp=stamp_now(), frame_id='velodyne'))), graphs), node.output()
+    assert node.proc.poll() is None, node.output()
+
+
+def test_no_exception_leaves_a_callback_and_each_is_counted_on_diagnostics() -> None:
+    """Every subscription, timer and service callback of the node is guarded (issue 17).
+
+    In-process, to reach the callbacks: one that raises is counted as an ``error`` drop, and
+    the node goes on.
+    """
+    context = rclpy.Context()
+    rclpy.init(args=['--ros-args', '--params-file', CONFIG], context=context)
+    try:
+        node = PerceptionNode(context=context)
+        callbacks = ([s.callback for s in node.subscriptions] + [t.callback for t in node.timers]
+                     + [s.callback for s in node.services])
+        unguarded = [c for c in callbacks if not hasattr(c, 'guarded')]
+        # rclpy's own services (parameters, lifecycle) are rclpy's; ours are all guarded.
+        ours = [c for c in unguarded if 'vlm_seg_ros' in getattr(c, '__module__', '')]
+        assert ours == [], ours
+        names = {c.guarded for c in callbacks if hasattr(c, 'guarded')}
+        assert {'points', 'image', 'camera_info', '~/ask', '~/prompts/text', 'report timer',
+                'diagnostics timer'} <= names
+        before = node.health.drops['error']
+        node.subs[0].callback(None)  # not a PointCloud2: AttributeError inside the callback
+        assert node.health.drops['error'] == before + 1
+        assert 'points callback raised AttributeError' in node.health.last_drop
+        response = node.ask_service.callback(None, Ask.Response())
+        assert not response.success and 'failed' in response.message
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
 
 
 def test_qos_override_parameters_change_the_points_subscription(ros, spawn, tmp_path) -> None:
@@ -336,6 +408,11 @@ def test_qos_override_parameters_change_the_points_subscription(ros, spawn, tmp_
     node = start_node(spawn, '/pn_qos', params_file=str(params))
     reliability = points_subscription_reliability(ros, '/pn_qos/points')
     assert reliability == ReliabilityPolicy.RELIABLE, node.output()
+    # The override wins over the publishers: a best-effort one does not change it.
+    ros.node.create_publisher(PointCloud2, '/pn_qos/points', qos_profile_sensor_data)
+    ros.spin_until(lambda: False, timeout=2.0)  # four of the node's QoS checks
+    assert points_subscription_reliability(ros, '/pn_qos/points') == ReliabilityPolicy.RELIABLE
+    assert 'as qos_overrides./pn_qos/points.subscription.reliability says' in node.output()
 
 
 def test_stops_cleanly_on_ctrl_c(ros, spawn) -> None:

@@ -37,6 +37,10 @@ from vlm_seg_ros.core.semantics import (
 )
 from vlm_seg_ros.core.tracking import Track, TrackerConfig
 from vlm_seg_ros.core.transforms import RigidTransform, as_points
+from vlm_seg_ros.errors import InvalidInputError
+
+# How camera images arrive (camera.transport).
+TRANSPORTS = ('raw', 'compressed')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,10 +59,17 @@ class CameraConfig:
     occlusion_radius: int = tunable(
         3, 'pixels around a projected point that its depth occludes (about half the gap '
         'between LiDAR rings in the image)', minimum=0, maximum=50)
+    transport: str = tunable(
+        'raw', 'how images arrive: raw (sensor_msgs/Image on image) or compressed '
+        "(sensor_msgs/CompressedImage, JPEG or PNG, on the image topic's /compressed, as "
+        "image_transport's compressed plugin publishes it); read when the node is configured")
 
     def __post_init__(self) -> None:
         """Check every tunable's type and range."""
         check_ranges(self)
+        if self.transport not in TRANSPORTS:
+            msg = f'camera.transport is {self.transport!r}; use one of {", ".join(TRANSPORTS)}'
+            raise InvalidInputError(msg)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -51,9 +51,13 @@ class SyncConfig:
         1.0, "drop messages stamped more than this many seconds after the node's clock (a "
         'sensor clock that is not synchronised); 0: no limit', minimum=0.0, maximum=1e9)
     camera_timeout: float = tunable(
-        1.0, 'seconds without image or camera_info after which LiDAR scans are processed '
-        'alone (geometry keeps running while the camera is down); 0: always wait for the '
-        'camera', minimum=0.0, maximum=3600.0)
+        1.0, 'seconds without image or camera_info after which the camera is down: scans '
+        'are processed alone at once, without waiting for it; 0: the camera is down only '
+        'until its first messages', minimum=0.0, maximum=3600.0)
+    camera_margin: float = tunable(
+        0.05, 'seconds a scan waits for its camera messages beyond sync.slop (their transport '
+        'delay) before it is processed alone; a scan the camera has already passed by goes '
+        'at once', minimum=0.0, maximum=1.0)
 
     def __post_init__(self) -> None:
         """Check every tunable's type and range."""
@@ -111,6 +115,7 @@ class ApproximateTimeSynchronizer(Generic[Item]):
         self._reset_jump = round(reset_jump * 1e9)
         self._queues: list[dict[int, Item]] = [{} for _ in range(num_inputs)]
         self._last: list[int | None] = [None] * num_inputs
+        self.last_stamps: tuple[int, ...] = ()  # corrected stamps of the last frame, ns
         self.counters = SyncCounters(received=[0] * num_inputs, discarded=[0] * num_inputs,
                                      late=[0] * num_inputs)
 
@@ -157,6 +162,7 @@ class ApproximateTimeSynchronizer(Generic[Item]):
             for s in old:
                 del queue_[s]
             self._last[i] = t
+        self.last_stamps = match
         self.counters.frames += 1
         return frame
 
@@ -175,3 +181,193 @@ class ApproximateTimeSynchronizer(Generic[Item]):
             if max(combination) - min(combination) <= self._slop:
                 return combination
         return None
+
+
+@dataclass(frozen=True)
+class ScanFrame(Generic[Item]):
+    """A scan and the camera messages matched to it, or none (the scan goes alone)."""
+
+    scan: Item
+    camera: tuple[Item, ...] | None
+    stamp_ns: int
+
+
+@dataclass
+class ScanSyncCounters(SyncCounters):
+    """``SyncCounters`` plus what became of the scans.
+
+    Attributes:
+        alone: scans that left without the camera (none matched within the wait).
+
+    """
+
+    alone: int = 0
+
+
+class ScanSynchronizer(Generic[Item]):
+    """Every scan leaves: with the camera messages matched to it within ``slop``, or alone.
+
+    The LiDAR path never waits for the camera longer than ``wait`` seconds, and never waits
+    at all when the camera can no longer match: when every camera input has already sent a
+    message stamped more than ``slop`` after the scan (messages of one input arrive in order),
+    or when a camera input has been silent for ``camera_timeout``. Camera messages (image and
+    camera_info) are paired among themselves by ``ApproximateTimeSynchronizer``; a pair matches
+    a scan when all three stamps lie within ``slop``. Frames leave in scan-time order: a scan
+    that leaves makes every older waiting scan leave first (alone). A scan older than the last
+    one that left is ``late``; stamps going back by more than ``reset_jump`` (a looping bag)
+    clear everything instead.
+
+    Input 0 is the scan, inputs 1.. the camera's; ``now`` is a monotonic clock in seconds.
+    """
+
+    def __init__(self, camera_inputs: int, *, slop: float, wait: float,
+                 camera_timeout: float = 1.0, queue_size: int = 10, lidar_offset: float = 0.0,
+                 camera_offset: float = 0.0, reset_jump: float = 1.0) -> None:
+        """Create an empty synchroniser (``camera_inputs`` 0: every scan leaves at once).
+
+        Raises:
+            InvalidInputError: on a bad count, slop, wait, timeout or queue size.
+
+        """
+        if camera_inputs < 0 or slop < 0 or wait < 0 or camera_timeout < 0 or queue_size < 1:
+            msg = (f'need camera_inputs >= 0, slop, wait, camera_timeout >= 0 and queue_size '
+                   f'>= 1; got {camera_inputs}, {slop}, {wait}, {camera_timeout}, {queue_size}')
+            raise InvalidInputError(msg)
+        self._inputs = camera_inputs
+        self._camera: ApproximateTimeSynchronizer[Item] | None = (ApproximateTimeSynchronizer(
+            camera_inputs, slop=slop, queue_size=queue_size,
+            offsets=[camera_offset] * camera_inputs, reset_jump=reset_jump)
+            if camera_inputs else None)
+        self._slop, self._wait, self._timeout = round(slop * 1e9), wait, camera_timeout
+        self._lidar_offset, self._camera_offset = round(lidar_offset * 1e9), round(camera_offset
+                                                                                    * 1e9)
+        self._queue_size, self._reset_jump = queue_size, round(reset_jump * 1e9)
+        self._pairs: dict[int, tuple[tuple[int, int], tuple[Item, ...]]] = {}
+        self._waiting: dict[int, tuple[Item, float]] = {}  # scan stamp -> (scan, deadline)
+        self._newest = [-2**63] * camera_inputs  # newest corrected stamp per camera input
+        self._camera_seen: list[float | None] = [None] * camera_inputs  # arrival, per input
+        self._last: int | None = None  # corrected stamp of the last scan that left
+        self.counters = ScanSyncCounters(received=[0] * (1 + camera_inputs),
+                                         discarded=[0] * (1 + camera_inputs),
+                                         late=[0] * (1 + camera_inputs))
+
+    def reset(self) -> None:
+        """Forget every waiting message; the waiting scans are dropped (counted)."""
+        self.counters.discarded[0] += len(self._waiting)
+        self._waiting.clear()
+        self._pairs.clear()
+        if self._camera is not None:
+            self._camera.reset()
+        self._newest = [-2**63] * self._inputs
+        self._last = None
+
+    def camera_down(self, now: float) -> bool:
+        """Return whether a camera input sent nothing for ``camera_timeout`` s (or ever).
+
+        With ``camera_timeout`` 0 the camera is down only until each input sent something.
+        """
+        if self._camera is None:
+            return True
+        return any(seen is None or (self._timeout > 0 and now - seen > self._timeout)
+                   for seen in self._camera_seen)
+
+    def add_scan(self, stamp_ns: int, scan: Item, now: float) -> list[ScanFrame[Item]]:
+        """Add a scan; return the frames that leave now, oldest first."""
+        self.counters.received[0] += 1
+        stamp = stamp_ns + self._lidar_offset
+        if self._last is not None and stamp < self._last - self._reset_jump:
+            self.reset()
+            self.counters.resets += 1
+        if (self._last is not None and stamp <= self._last) or stamp in self._waiting:
+            self.counters.late[0] += 1
+            return []
+        pair = self._pair_for(stamp)
+        if pair is not None:
+            return self._leave(stamp, scan, pair)
+        if self.camera_down(now) or self._unmatchable(stamp):
+            return self._leave(stamp, scan, None)
+        self._waiting[stamp] = (scan, now + self._wait)
+        frames: list[ScanFrame[Item]] = []
+        while len(self._waiting) > self._queue_size:  # the oldest leaves alone
+            oldest = min(self._waiting)
+            frames += self._leave(oldest, self._waiting.pop(oldest)[0], None)
+        return frames
+
+    def add_camera(self, index: int, stamp_ns: int, item: Item,
+                   now: float) -> list[ScanFrame[Item]]:
+        """Add a message of camera input ``index`` (1..); return the frames that leave now."""
+        self.counters.received[index] += 1
+        assert self._camera is not None
+        camera = index - 1
+        self._camera_seen[camera] = now
+        stamp = stamp_ns + self._camera_offset
+        if stamp < self._newest[camera] - self._reset_jump:  # the camera's time went back
+            self._newest = [-2**63] * self._inputs
+            self._pairs.clear()
+        self._newest[camera] = max(self._newest[camera], stamp)
+        before = self._camera.counters.late[camera]
+        pair = self._camera.add(camera, stamp_ns, item)
+        self.counters.late[index] += self._camera.counters.late[camera] - before
+        frames: list[ScanFrame[Item]] = []
+        if pair is not None:
+            stamps = self._camera.last_stamps
+            span = (min(stamps), max(stamps))
+            match = self._scan_for(span)
+            if match is not None:
+                frames += self._leave(match, self._waiting.pop(match)[0], pair)
+            elif self._last is not None and span[1] < self._last - self._slop:
+                self.counters.late[index] += 1  # older than any scan still to come
+            else:
+                self._pairs[span[0]] = (span, pair)
+                while len(self._pairs) > self._queue_size:
+                    del self._pairs[min(self._pairs)]
+                    self.counters.discarded[index] += 1
+        for stamp in sorted(self._waiting):  # scans the camera has passed by
+            if stamp in self._waiting and self._unmatchable(stamp):
+                frames += self._leave(stamp, self._waiting.pop(stamp)[0], None)
+        return frames
+
+    def poll(self, now: float) -> list[ScanFrame[Item]]:
+        """Return the waiting scans whose wait ran out (alone), oldest first."""
+        frames: list[ScanFrame[Item]] = []
+        for stamp in sorted(self._waiting):
+            if stamp in self._waiting and (now >= self._waiting[stamp][1]
+                                           or self.camera_down(now)):
+                frames += self._leave(stamp, self._waiting.pop(stamp)[0], None)
+        return frames
+
+    @property
+    def waiting(self) -> int:
+        """Scans waiting for their camera messages."""
+        return len(self._waiting)
+
+    def _unmatchable(self, stamp: int) -> bool:
+        return all(newest > stamp + self._slop for newest in self._newest)
+
+    def _fits(self, stamp: int, span: tuple[int, int]) -> bool:
+        return max(span[1], stamp) - min(span[0], stamp) <= self._slop
+
+    def _pair_for(self, stamp: int) -> tuple[Item, ...] | None:
+        fitting = [key for key, (span, _) in self._pairs.items() if self._fits(stamp, span)]
+        if not fitting:
+            return None
+        key = min(fitting, key=lambda k: abs(k - stamp))
+        pair = self._pairs.pop(key)[1]
+        for older in [k for k in self._pairs if k < key]:  # no later scan can use them
+            del self._pairs[older]
+            self.counters.discarded[1] += 1
+        return pair
+
+    def _scan_for(self, span: tuple[int, int]) -> int | None:
+        fitting = [stamp for stamp in self._waiting if self._fits(stamp, span)]
+        return min(fitting, key=lambda t: abs(t - span[0])) if fitting else None
+
+    def _leave(self, stamp: int, scan: Item,
+               camera: tuple[Item, ...] | None) -> list[ScanFrame[Item]]:
+        frames = [ScanFrame(self._waiting.pop(older)[0], None, older - self._lidar_offset)
+                  for older in sorted(t for t in self._waiting if t < stamp)]
+        frames.append(ScanFrame(scan, camera, stamp - self._lidar_offset))
+        self.counters.alone += sum(frame.camera is None for frame in frames)
+        self.counters.frames += len(frames)
+        self._last = stamp
+        return frames

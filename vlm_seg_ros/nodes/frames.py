@@ -20,17 +20,18 @@ import numpy.typing as npt
 from rclpy.node import Node
 from rclpy.qos import ReliabilityPolicy
 from rclpy.subscription import Subscription
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from vlm_seg_ros.conversions import (
     camera_info_to_model,
+    compressed_image_to_array,
     image_to_array,
     pointcloud2_to_array,
     pointcloud2_to_xyz,
 )
 from vlm_seg_ros.core.scene import CameraView, SceneFrame, ScenePipeline
-from vlm_seg_ros.core.sync import SyncCounters
+from vlm_seg_ros.core.sync import ScanSynchronizer, SyncConfig, SyncCounters
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError
 from vlm_seg_ros.models.engine import SemanticEngine
@@ -99,6 +100,18 @@ class DroppedFrameError(InvalidInputError):
         self.reason = reason
 
 
+def scan_synchronizer(config: SyncConfig, *, camera_inputs: int) -> ScanSynchronizer[Any]:
+    """Return the synchroniser of ``sync.*``: every scan goes, with its camera or alone.
+
+    A scan waits at most ``slop + camera_margin`` for its camera messages, and not at all
+    while the camera is down or once the camera has passed it by (see ``ScanSynchronizer``).
+    """
+    return ScanSynchronizer(
+        camera_inputs, slop=config.slop, wait=config.slop + config.camera_margin,
+        camera_timeout=config.camera_timeout, queue_size=config.queue_size,
+        lidar_offset=config.lidar_offset, camera_offset=config.camera_offset)
+
+
 def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: TransformSource,
                  static_extrinsic: RigidTransform, *, warn: Callable[[str], None],
                  tf_failed: Callable[[str], None] | None = None) -> FrameInputs | None:
@@ -131,20 +144,27 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
     camera = None
     image_header = None
     if len(messages) == 3:
-        image: Image = messages[1]
+        image: Image | CompressedImage = messages[1]
         info: CameraInfo = messages[2]
         try:
             model = camera_info_to_model(info)
         except InvalidInputError as exc:
             raise DroppedFrameError('invalid_camera_info', f'camera_info: {exc}') from exc
-        if (image.width, image.height) != (model.image_width, model.image_height):
+        compressed = isinstance(image, CompressedImage)
+        if not compressed and (image.width, image.height) != (model.image_width,
+                                                              model.image_height):
             msg = (f'image is {image.width}x{image.height} but its CameraInfo describes '
                    f'{model.image_width}x{model.image_height} images')
             raise DroppedFrameError('image_size_mismatch', msg)
         try:
-            rgb = image_to_array(image, desired_encoding='rgb8')
+            rgb = (compressed_image_to_array(image) if compressed
+                   else image_to_array(image, desired_encoding='rgb8'))
         except InvalidInputError as exc:
             raise DroppedFrameError('invalid_image', f'image: {exc}') from exc
+        if compressed and rgb.shape[:2] != (model.image_height, model.image_width):
+            msg = (f'compressed image is {rgb.shape[1]}x{rgb.shape[0]} but its CameraInfo '
+                   f'describes {model.image_width}x{model.image_height} images')
+            raise DroppedFrameError('image_size_mismatch', msg)
         camera_frame = image.header.frame_id or info.header.frame_id
         try:
             to_camera = extrinsics.lookup(camera_frame, image.header.stamp, lidar_frame, stamp,

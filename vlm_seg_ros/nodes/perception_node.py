@@ -1,6 +1,7 @@
 """``perception_node``: camera + LiDAR in, scene graph, clouds, markers and images out.
 
-Subscribes (relative names, remappable; sensor-data QoS, overridable with the standard
+Subscribes (relative names, remappable; keep-last 1, reliable when every publisher of the
+topic is, else best effort (``nodes.qos``), overridable with the standard
 ``qos_overrides.<topic>.subscription.*`` parameters): ``points`` (PointCloud2), ``image``
 (Image) and ``camera_info`` (CameraInfo), synchronised by approximate time.
 
@@ -21,7 +22,7 @@ attach to track ids on later frames, and a missing or failing model leaves geome
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
 import time
 from typing import Any
 
@@ -34,18 +35,16 @@ from rclpy.clock import Clock
 from rclpy.clock_type import ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
-from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, RegionOfInterest
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, RegionOfInterest
 from std_msgs.msg import Header, String
 
 from vlm_seg_ros.core.projection import project_points
 from vlm_seg_ros.core.scene import ScenePipeline
-from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer
+from vlm_seg_ros.core.sync import ScanFrame
 from vlm_seg_ros.core.worker import LatestOnlyWorker
 from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.models.engine import ModelUnavailableError, SemanticEngine
-from vlm_seg_ros.nodes import parameters, run
+from vlm_seg_ros.nodes import guarded, parameters, run
 from vlm_seg_ros.nodes.extrinsics import Extrinsics
 from vlm_seg_ros.nodes.frames import (
     DroppedFrameError,
@@ -53,14 +52,21 @@ from vlm_seg_ros.nodes.frames import (
     SilenceReport,
     decode_frame,
     process_frame,
+    scan_synchronizer,
 )
 from vlm_seg_ros.nodes.health import Health, LogThrottle
 from vlm_seg_ros.nodes.publishers import Publishers
+from vlm_seg_ros.nodes.qos import QOS_CHECK_PERIOD, SensorSubscription
 from vlm_seg_ros.outputs import to_time
 from vlm_seg_ros.srv import Ask
 
 NODE_NAME = 'perception'
 INPUTS = ('points', 'image', 'camera_info')
+# Scan stamps further back than this are time going back (a looping bag), not reordering.
+TIME_JUMP_NS = 1_000_000_000
+# Seconds between checks for scans whose wait for the camera ran out (the wait is
+# sync.slop + sync.camera_margin, 0.11 s by default).
+SYNC_POLL_PERIOD = 0.01
 # Drop reasons of a frame's camera part: its scan is still processed.
 CAMERA_REASONS = frozenset({'invalid_image', 'invalid_camera_info', 'image_size_mismatch'})
 
@@ -76,7 +82,10 @@ class PerceptionNode(LifecycleNode):
         self._active = False
         self.extrinsics = Extrinsics(self)
         self._throttle = LogThrottle(lambda text: self._log('warn', text))
-        self.add_on_set_parameters_callback(self._check_parameters)
+        self.add_on_set_parameters_callback(guarded(
+            'parameters', self._check_parameters, self._on_callback_error,
+            lambda changes: SetParametersResult(
+                successful=False, reason='checking the parameters failed (see the log)')))
         if self.get_parameter('autostart').value:
             self.trigger_configure()
             if self._configured:
@@ -94,40 +103,54 @@ class PerceptionNode(LifecycleNode):
         self.scene = ScenePipeline(config)
         self.publishers_ = Publishers(self, config.outputs)
         names = INPUTS if config.camera.enabled else INPUTS[:1]
-        offsets = [config.sync.lidar_offset] + [config.sync.camera_offset] * (len(names) - 1)
-        self.sync: ApproximateTimeSynchronizer[object] = ApproximateTimeSynchronizer(
-            len(names), slop=config.sync.slop, queue_size=config.sync.queue_size,
-            offsets=offsets)
-        types = {'points': PointCloud2, 'image': Image, 'camera_info': CameraInfo}
-        self.subs = [
-            self.create_subscription(
-                types[name], name, lambda msg, i=index: self._on_message(i, msg),
-                # A copy: rclpy writes QoS overrides into the profile object it is given.
-                copy.copy(qos_profile_sensor_data),
-                qos_overriding_options=QoSOverridingOptions.with_default_policies())
-            for index, name in enumerate(names)]
+        self.sync = scan_synchronizer(config.sync, camera_inputs=len(names) - 1)
+        types: dict[str, type] = {'points': PointCloud2, 'image': Image,
+                                  'camera_info': CameraInfo}
+        topics = {name: name for name in names}
+        if config.camera.transport == 'compressed':
+            # As image_transport names it: the image topic (remapped) + '/compressed'.
+            types['image'] = CompressedImage
+            topics['image'] = self.resolve_topic_name('image') + '/compressed'
+        try:
+            self.inputs = [SensorSubscription(
+                self, types[name], topics[name], guarded(name, self._input_callback(index),
+                                                         self._on_callback_error),
+                log=lambda text: self._log('info', text)) for index, name in enumerate(names)]
+        except InvalidInputError as exc:
+            self.get_logger().error(f'cannot configure: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        self.subs = [sensor.subscription for sensor in self.inputs]  # updated in place
         self.worker: LatestOnlyWorker[tuple[object, ...]] = LatestOnlyWorker(
             self._process, on_error=self._on_error, name='perception_frames')
         self.engine = SemanticEngine(config.models, config, log=self._log)
         self.engine.start()
         self._clicks: list[PointStamped] = []
         side = MutuallyExclusiveCallbackGroup()  # questions take seconds: not on the frame path
-        self.ask_service = self.create_service(Ask, '~/ask', self._on_ask, callback_group=side)
+        self.ask_service = self.create_service(
+            Ask, '~/ask', guarded('~/ask', self._on_ask, self._on_callback_error,
+                                  self._ask_failed), callback_group=side)
+        error = self._on_callback_error
         self.prompt_subs = [
-            self.create_subscription(String, '~/prompts/text',
-                                     lambda msg: self.engine.set_prompts(msg.data), 10),
-            self.create_subscription(PointStamped, '~/prompts/point', self._clicks.append, 10),
-            self.create_subscription(
-                RegionOfInterest, '~/prompts/box',
-                lambda r: self.engine.add_box_prompt(
-                    (r.x_offset, r.y_offset, r.width, r.height)), 10)]
+            self.create_subscription(String, '~/prompts/text', guarded(
+                '~/prompts/text', lambda msg: self.engine.set_prompts(msg.data), error), 10),
+            self.create_subscription(PointStamped, '~/prompts/point', guarded(
+                '~/prompts/point', self._clicks.append, error), 10),
+            self.create_subscription(RegionOfInterest, '~/prompts/box', guarded(
+                '~/prompts/box', lambda r: self.engine.add_box_prompt(
+                    (r.x_offset, r.y_offset, r.width, r.height)), error), 10)]
         self.silence = SilenceReport(self, self.subs)
         steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self.report_timer = self.create_timer(5.0, self._report, clock=steady)
+        self.report_timer = self.create_timer(
+            5.0, guarded('report timer', self._report, error), clock=steady)
+        self.sync_timer = self.create_timer(
+            SYNC_POLL_PERIOD, guarded('sync timer', self._poll_sync, error), clock=steady)
+        self.qos_timer = self.create_timer(
+            QOS_CHECK_PERIOD, guarded('QoS timer', self._follow_publishers, error), clock=steady)
         self.health = Health(self.get_name(), [sub.topic_name for sub in self.subs])
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.diagnostics_timer = self.create_timer(
-            config.diagnostics_period or 1.0, self._publish_diagnostics, clock=steady,
+            config.diagnostics_period or 1.0,
+            guarded('diagnostics timer', self._publish_diagnostics, error), clock=steady,
             autostart=config.diagnostics_period > 0)
         self._last_stamp: float | None = None
         self._last_scan: int | None = None  # stamp of the latest scan received, ns
@@ -174,15 +197,23 @@ class PerceptionNode(LifecycleNode):
         self.worker.stop()
         self.engine.stop()
         self.destroy_service(self.ask_service)
-        for sub in self.subs + self.prompt_subs:
+        for sensor in self.inputs:
+            sensor.destroy()
+        for sub in self.prompt_subs:
             self.destroy_subscription(sub)
         self.destroy_timer(self.report_timer)
+        self.destroy_timer(self.qos_timer)
+        self.destroy_timer(self.sync_timer)
         self.destroy_timer(self.diagnostics_timer)
         self.destroy_publisher(self.diagnostics_pub)
         self.publishers_.destroy()
 
     # Frames ----------------------------------------------------------------------------------
-    def _on_message(self, index: int, msg: PointCloud2 | Image | CameraInfo) -> None:
+    def _input_callback(self, index: int) -> Callable[[Any], None]:
+        return lambda msg: self._on_message(index, msg)
+
+    def _on_message(self, index: int,
+                    msg: PointCloud2 | Image | CompressedImage | CameraInfo) -> None:
         if not self._active:
             return
         self.silence.received(index, msg.header.stamp)
@@ -194,16 +225,22 @@ class PerceptionNode(LifecycleNode):
         self._seen[index] = now
         if index == 0:
             self._check_dropout(stamp)
-        if index == 0 and self._camera_silent(now):
-            self._submit((msg,))  # LiDAR-only: geometry goes on while the camera is down
-            return
-        frame = self.sync.add(index, stamp, msg)
-        if frame is not None:
-            self._submit(frame)
+            self._camera_silent(now)
+            frames = self.sync.add_scan(stamp, msg, now)
+        else:
+            frames = self.sync.add_camera(index, stamp, msg, now)
+        self._submit(frames)
 
-    def _submit(self, frame: tuple[object, ...]) -> None:
-        if not self.worker.submit(frame):
-            self.health.drop('replaced_by_newer_frame')
+    def _poll_sync(self) -> None:
+        """Let scans whose wait for the camera ran out go alone."""
+        if self._active:
+            self._submit(self.sync.poll(time.monotonic()))
+
+    def _submit(self, frames: list[ScanFrame[Any]]) -> None:
+        # Oldest first: while the worker is busy each replaces the one before (counted).
+        for frame in frames:
+            if not self.worker.submit((frame.scan, *(frame.camera or ()))):
+                self.health.drop('replaced_by_newer_frame')
 
     def _stamp_ok(self, index: int, stamp_ns: int) -> bool:
         """Drop (and count) a message stamped too far from the node's clock."""
@@ -226,13 +263,24 @@ class PerceptionNode(LifecycleNode):
         return True
 
     def _check_dropout(self, stamp_ns: int) -> None:
-        """Note a scan that comes after more than ``tracking.max_age`` s without any."""
-        last, self._last_scan = self._last_scan, stamp_ns
+        """Note a scan that comes after more than ``tracking.max_age`` s without any.
+
+        About scans as they arrive, whatever the camera does; an out-of-order scan (older than
+        the newest, by less than a time jump) changes nothing.
+        """
+        last = self._last_scan
+        if last is not None and 0 < last - stamp_ns <= TIME_JUMP_NS:
+            return
+        self._last_scan = stamp_ns
         if last is not None and (stamp_ns - last) / 1e9 > self.config.tracking.max_age:
             self._expire_before = stamp_ns / 1e9
 
     def _camera_silent(self, now: float) -> bool:
-        """Return whether the camera is down: an input silent for ``sync.camera_timeout``."""
+        """Log when the camera goes down (an input silent for ``sync.camera_timeout``) or back.
+
+        Scans never wait for a camera that is down (``core.sync.ScanSynchronizer``); the log
+        says so after ``camera_timeout`` s without messages (counted from activation).
+        """
         timeout = self.config.sync.camera_timeout
         silent = [sub.topic_name for sub, seen in zip(self.subs[1:], self._seen[1:],
                                                       strict=True) if now - seen > timeout]
@@ -360,10 +408,29 @@ class PerceptionNode(LifecycleNode):
         else:
             logger.info(text)
 
+    def _on_callback_error(self, where: str, exc: Exception) -> None:
+        """Count and log an exception that left a callback (the node's last line of defence)."""
+        text = f'{where} callback raised {type(exc).__name__}: {exc}'
+        if hasattr(self, 'health'):
+            self.health.drop('error', text)
+        self.get_logger().error(f'{text}; the node goes on (please report this as a bug)',
+                                throttle_duration_sec=5.0)
+
+    @staticmethod
+    def _ask_failed(request: Ask.Request, response: Ask.Response) -> Ask.Response:
+        response.success, response.message = False, 'answering failed (see the node log)'
+        return response
+
     def _on_error(self, messages: tuple[object, ...], exc: BaseException) -> None:
         self.health.drop('error', f'{type(exc).__name__}: {exc}')
         self.get_logger().error(f'frame failed ({type(exc).__name__}: {exc}); the node goes on',
                                 throttle_duration_sec=5.0)
+
+    def _follow_publishers(self) -> None:
+        """Match each input's reliability to its publishers (``nodes.qos``)."""
+        for index, sensor in enumerate(self.inputs):
+            if sensor.update():
+                self.subs[index] = sensor.subscription
 
     def _report(self) -> None:
         self.silence.report(self.sync.counters, self.health.drops, active=self._active)
@@ -383,6 +450,10 @@ class PerceptionNode(LifecycleNode):
             config, extrinsic = parameters.to_config(parameters.with_changes(self, changes))
         except InvalidInputError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
+        if self._configured and config.camera.transport != self.config.camera.transport:
+            return SetParametersResult(successful=False, reason=(
+                'camera.transport is read when the node is configured: set it at start, or '
+                'deactivate, clean up and configure again'))
         if self._configured:
             # The worker reads config and scene once per frame; swapping them is atomic.
             if config.geometry != self.config.geometry or config.camera != self.config.camera:
