@@ -1,0 +1,172 @@
+"""Benchmark: real cameras into perception_node (issue 17).
+
+Run after ``scripts/setup`` and ``source ./activate``::
+
+    taskset -c 0 python benchmarks/cameras.py decode [--repeat 20]   # 1 core
+    python benchmarks/cameras.py dds [--seconds 12]                  # needs ../shared/data
+
+``decode``: per-frame cost of turning a 1920x1080 camera frame into the RGB array the pipeline
+uses (JPEG CompressedImage, bayer_rggb8, yuv422_yuy2, rgb8), each against one copy of the same
+message buffer measured in the same run. Medians of ``--repeat`` runs.
+
+``dds``: a driver process (``test/resource/camera_peer.py``) publishes KITTI frame 000000 at
+10 Hz with its image resized to 1920x1080 (rgb8, 6.2 MB), to a perception_node started as the
+launch file starts it (with the shipped Fast DDS profile). Rows: reliable and best-effort
+drivers, with and without the shipped profile in the driver's process. Columns: scans the
+node processed of those sent, objects per graph (median), graphs with and without the camera.
+"""
+
+from __future__ import annotations
+
+import argparse
+from functools import partial
+import os
+from pathlib import Path
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import CompressedImage
+from std_msgs.msg import Header
+
+from vlm_seg_ros.conversions import array_to_image, compressed_image_to_array, image_to_array
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # geometry.py, also under python -P
+from geometry import median_ms  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PEER = REPO / 'test' / 'resource' / 'camera_peer.py'
+WIDTH, HEIGHT = 1920, 1080
+
+
+def scene() -> np.ndarray:
+    """Return a 1080p RGB frame of smoothed noise (a JPEG's size depends on content)."""
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (HEIGHT // 8, WIDTH // 8, 3), dtype=np.uint8)
+    return cv2.resize(small, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+
+
+def decode(repeat: int) -> None:
+    """Print the decode cost of each kind of 1080p frame against one copy of its buffer."""
+    rgb = scene()
+    bayer = np.empty((HEIGHT, WIDTH), np.uint8)
+    bayer[0::2, 0::2], bayer[0::2, 1::2] = rgb[0::2, 0::2, 0], rgb[0::2, 1::2, 1]
+    bayer[1::2, 0::2], bayer[1::2, 1::2] = rgb[1::2, 0::2, 1], rgb[1::2, 1::2, 2]
+    ok, jpeg = cv2.imencode('.jpg', rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    messages = {
+        'rgb8 Image': array_to_image(rgb, encoding='rgb8', header=Header()),
+        'bayer_rggb8 Image': array_to_image(bayer, encoding='bayer_rggb8', header=Header()),
+        'yuv422_yuy2 Image': array_to_image(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_YUY2),
+                                            encoding='yuv422_yuy2', header=Header()),
+        'JPEG CompressedImage': CompressedImage(format='rgb8; jpeg compressed bgr8',
+                                                data=jpeg.tobytes()),
+    }
+    print(f'decode to rgb8, {WIDTH}x{HEIGHT}, median of {repeat}, '
+          f'{len(os.sched_getaffinity(0))} core(s):')
+    for name, message in messages.items():
+        buffer = np.frombuffer(message.data, np.uint8)
+        copy_ms = median_ms(buffer.copy, repeat)
+        if isinstance(message, CompressedImage):
+            ms = median_ms(partial(compressed_image_to_array, message), repeat)
+        else:
+            ms = median_ms(partial(image_to_array, message, desired_encoding='rgb8'), repeat)
+        # A JPEG's buffer is small: its copy is also given against the decoded frame's size.
+        frame_copy_ms = median_ms(np.empty((HEIGHT, WIDTH, 3), np.uint8).copy, repeat)
+        print(f'  {name:22} {len(buffer) / 1e6:5.2f} MB  {ms:7.2f} ms  '
+              f'{ms / copy_ms:6.1f}x one copy of its buffer ({copy_ms:.2f} ms), '
+              f'{ms / frame_copy_ms:5.1f}x one copy of an rgb8 frame ({frame_copy_ms:.2f} ms)')
+
+
+def dds(seconds: float, kitti_dir: Path) -> None:
+    """Print the node's figures with each kind of driver, as a README table."""
+    import rclpy
+    from rclpy.qos import QoSProfile
+
+    from vlm_seg_ros.datasets.kitti_messages import kitti_messages
+    from vlm_seg_ros.msg import SceneGraph
+
+    profile = os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE') or str(
+        REPO / 'resource' / 'fastdds_large_messages.xml')
+    kitti = kitti_messages(kitti_dir, '000000')
+    rows = [('reliable', True), ('reliable', False), ('best_effort', True),
+            ('best_effort', False)]
+    rclpy.init()
+    node = rclpy.create_node('camera_benchmark')
+    print(f'KITTI 000000 scan + 1920x1080 rgb8 camera at 10 Hz for {seconds:g} s, driver in its '
+          'own process; node with the shipped profile:')
+    print('| driver QoS | shipped profile in the driver | scans processed / sent | objects '
+          'per graph (median) | graphs with camera / without |')
+    print('| --- | --- | --- | --- | --- |')
+    with tempfile.TemporaryDirectory() as tmp:
+        params = Path(tmp) / 'kitti.yaml'
+        params.write_text('/**:\n  ros__parameters:\n    camera:\n      rectified: true\n'
+                          f'    lidar_to_camera: {kitti.lidar_to_camera}\n')
+        for index, (qos, with_profile) in enumerate(rows):
+            namespace = f'/camera_benchmark_{index}'
+            env = {**os.environ, 'FASTDDS_DEFAULT_PROFILES_FILE': profile}
+            perception = subprocess.Popen(
+                [sys.executable, '-m', 'vlm_seg_ros.bringup', f'namespace:={namespace}',
+                 f'params_file:={params}'], env=env, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+            graphs: list[SceneGraph] = []
+            subscription = node.create_subscription(
+                SceneGraph, f'{namespace}/perception/scene_graph', graphs.append,
+                QoSProfile(depth=100))
+            deadline = time.monotonic() + 60
+            while node.count_subscribers(f'{namespace}/points') == 0 and \
+                    time.monotonic() < deadline:
+                rclpy.spin_once(node, timeout_sec=0.1)
+            driver_env = {k: v for k, v in os.environ.items()
+                          if k != 'FASTDDS_DEFAULT_PROFILES_FILE'}  # Fast DDS defaults
+            if with_profile:
+                driver_env['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
+            driver = subprocess.Popen(
+                [sys.executable, str(PEER), str(kitti_dir), namespace, '--seconds',
+                 str(seconds), '--qos', qos], env=driver_env, stdout=subprocess.PIPE,
+                text=True)
+            while driver.poll() is None:
+                rclpy.spin_once(node, timeout_sec=0.05)
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                rclpy.spin_once(node, timeout_sec=0.05)
+            out = driver.stdout.read() if driver.stdout else ''
+            sent = int(out.split('sent ')[1].split(' ')[0]) if 'sent ' in out else 0
+            perception.terminate()
+            perception.wait(20)
+            node.destroy_subscription(subscription)
+            objects = statistics.median([len(g.objects) for g in graphs]) if graphs else 0
+            with_camera = sum(bool(g.image_header.frame_id) for g in graphs)
+            print(f'| {qos.replace("_", " ")} | {"yes" if with_profile else "no"} | '
+                  f'{len(graphs)} / {sent} | {objects:g} | {with_camera} / '
+                  f'{len(graphs) - with_camera} |', flush=True)
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
+def main() -> None:
+    """Run the benchmark named on the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+    decode_parser = sub.add_parser('decode')
+    decode_parser.add_argument('--repeat', type=int, default=20)
+    dds_parser = sub.add_parser('dds')
+    dds_parser.add_argument('--seconds', type=float, default=12.0)
+    dds_parser.add_argument('--data', type=Path, default=Path(os.environ.get(
+        'VLM_SEG_ROS_DATA', REPO.parent / 'shared' / 'data')))
+    args = parser.parse_args()
+    if args.command == 'decode':
+        decode(args.repeat)
+    else:
+        kitti_dir = args.data / 'kitti_object_training_3frames'
+        if not kitti_dir.exists():
+            sys.exit(f'cameras.py dds: {kitti_dir} is missing (KITTI frames); see README')
+        dds(args.seconds, kitti_dir)
+
+
+if __name__ == '__main__':
+    main()
