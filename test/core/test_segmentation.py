@@ -16,6 +16,7 @@ from vlm_seg_ros.core.segmentation import (
     SegmentationConfig,
     Segmenter,
     euclidean_clusters,
+    split_supported,
     voxel_downsample,
 )
 from vlm_seg_ros.datasets.synthetic import GROUND, SpinningLidar, scan
@@ -281,3 +282,19 @@ def test_objects_with_a_flat_part_are_not_split(shapes: list[OrientedBox]) -> No
     result = Segmenter().segment(points)
     labels = result.labels[truth >= 0]
     assert len(np.unique(labels[labels >= 0])) == 1
+
+
+def test_a_flat_part_above_a_surface_is_a_face_of_it_not_an_object_on_it() -> None:
+    """A box's top seen above a denser layer of its sides stays with the box (the demo's box)."""
+    gx, gy = np.meshgrid(np.arange(0.0, 1.0, 0.02), np.arange(0.0, 1.0, 0.02))
+    surface = np.stack([gx.ravel(), gy.ravel(), np.full(gx.size, 0.70)], axis=1)
+    sx, sy = np.meshgrid(np.arange(0.3, 0.7, 0.04), np.arange(0.3, 0.5, 0.04))
+    sheet = np.stack([sx.ravel(), sy.ravel(), np.full(sx.size, 0.76)], axis=1)  # 0 cm tall
+    bx, bz = np.meshgrid(np.arange(0.3, 0.5, 0.02), np.arange(0.72, 0.92, 0.02))
+    block = np.stack([bx.ravel(), np.full(bx.size, 0.6), bz.ravel()], axis=1)  # 20 cm tall
+    kwargs = {'min_area': 0.25, 'min_points': 20, 'tolerance': 0.1, 'vertical_tolerance': 0.1}
+    for thing, split in ((sheet, False), (block, True)):
+        points = np.concatenate([surface, thing])
+        labels = split_supported(points, np.zeros(len(points), dtype=np.int64), **kwargs)
+        assert (len(np.unique(labels)) == 2) is split
+        assert (labels[:len(surface)] == 0).all()

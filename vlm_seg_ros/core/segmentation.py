@@ -234,7 +234,8 @@ def split_supported(points: npt.NDArray[np.floating], labels: npt.NDArray[np.int
     (``SUPPORTED_SHARE``) and cover at most ``SUPPORTED_MAX_FOOTPRINT`` of it. A car's cabin
     reaches beyond its bonnet and a person's head sits on no flat surface wide enough, so
     neither is split. The points above are clustered again with the same tolerances; each
-    part of at least ``min_points`` gets a new label, smaller ones stay with the surface.
+    part of at least ``min_points`` and ``SURFACE_MARGIN`` tall gets a new label, smaller or
+    flat ones stay with the surface.
 
     Args:
         points: (N, 3) non-ground points, z up, metres.
@@ -288,7 +289,15 @@ def split_supported(points: npt.NDArray[np.floating], labels: npt.NDArray[np.int
             continue
         parts = euclidean_clusters(points[index[above]], tolerance, vertical_tolerance)
         sizes = np.bincount(parts)
-        big = sizes >= min_points  # fragments too small to be objects stay with the surface
+        # Fragments too small to be objects stay with the surface, and so do flat parts: a
+        # part less than SURFACE_MARGIN tall is another face of the same object (a box's top
+        # above a denser layer of its sides), not something resting on the surface.
+        z_above = points[index[above], 2].astype(np.float64)
+        top = np.full(len(sizes), -np.inf)
+        bottom_ = np.full(len(sizes), np.inf)
+        np.maximum.at(top, parts, z_above)
+        np.minimum.at(bottom_, parts, z_above)
+        big = (sizes >= min_points) & (top - bottom_ >= SURFACE_MARGIN)
         if not big.any():
             continue
         number = np.cumsum(big) - 1 + next_label
