@@ -51,6 +51,10 @@ class OutputConfig:
     markers: bool = tunable(True, 'publish ~/markers (boxes, ids, relations, for RViz)')
     labels: bool = tunable(True, 'publish ~/labels (mono16 instance ids; needs the camera)')
     overlay: bool = tunable(True, 'publish ~/overlay (annotated camera image; needs the camera)')
+    overlay_max_width: int = tunable(
+        1280, 'largest width, pixels, of ~/overlay: a wider camera image is drawn downscaled '
+        '(aspect kept), so a 4K camera costs the LiDAR path about what a 720p one does; 0: '
+        "the camera's size", minimum=0, maximum=65536)
     description_period: float = tunable(
         1.0, 'seconds between ~/description messages (0: every frame)', minimum=0.0,
         maximum=3600.0)

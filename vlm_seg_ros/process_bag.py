@@ -264,7 +264,8 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                 if decoded is None:
                     summary.dropped['no_transform'] += 1
                     continue
-                result = process_frame(scene, engine, decoded, render_overlay=True)
+                result = process_frame(scene, engine, decoded, render_overlay=True,
+                                       overlay_max_width=config.outputs.overlay_max_width)
                 for name, output_message in builder.build(result, decoded.header,
                                                           decoded.image_header,
                                                           wanted=lambda _: True):

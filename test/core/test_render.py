@@ -1,4 +1,4 @@
-"""The bird's-eye view: objects where they are, in their colours, with their relations."""
+"""What people look at: the bird's-eye view and the camera overlay, in the objects' colours."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import numpy as np
 
 from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.relations import Relation
-from vlm_seg_ros.core.render import DRAWN_PREDICATES, MapObject, colour_of, draw_birds_eye
+from vlm_seg_ros.core.render import (
+    DRAWN_PREDICATES,
+    MapObject,
+    OverlayBox,
+    colour_of,
+    draw_birds_eye,
+    draw_overlay,
+)
 
 EXTENT = (-1.0, 9.0, -4.0, 4.0)  # x from -1 to 9 m, y from -4 to 4 m
 RESOLUTION = 0.02
@@ -62,3 +69,50 @@ def test_truth_outlines_and_relation_lines() -> None:
     assert outline.max() - outline.min() <= 2 and outline.max() < 150
     row, col = pixel(5.3, 3.3)
     assert tuple(with_lines[row, col]) == (250, 250, 250)
+
+
+def overlay_scene(width: int, height: int) -> tuple[np.ndarray, np.ndarray, list[OverlayBox]]:
+    """Return a grey image with masks of ids 3 and 9 (drawn) and of a label nobody draws."""
+    image = np.full((height, width, 3), 100, dtype=np.uint8)
+    labels = np.zeros((height, width), dtype=np.uint16)
+    s = width / 640
+    labels[round(100 * s):round(300 * s), round(50 * s):round(150 * s)] = 3
+    labels[round(200 * s):round(260 * s), round(400 * s):round(560 * s)] = 9
+    labels[round(400 * s):round(450 * s), round(20 * s):round(60 * s)] = 5  # not drawn
+    boxes = [OverlayBox(3, 3, round(50 * s), round(100 * s), round(100 * s), round(200 * s),
+                        '#3 box'),
+             OverlayBox(9, 9, round(400 * s), round(200 * s), round(160 * s), round(60 * s),
+                        '#9')]
+    return image, labels, boxes
+
+
+def tint(object_id: int) -> np.ndarray:
+    return 0.55 * 100 + 0.45 * np.array(colour_of(object_id))
+
+
+def test_the_overlay_tints_each_drawn_mask_in_its_colour_and_nothing_else() -> None:
+    image, labels, boxes = overlay_scene(640, 480)
+    overlay = draw_overlay(image, labels, boxes)
+    assert overlay.shape == image.shape and (image == 100).all()  # the input is kept
+    np.testing.assert_allclose(overlay[200, 100], tint(3), atol=2)
+    np.testing.assert_allclose(overlay[230, 480], tint(9), atol=2)
+    assert (overlay[425, 40] == 100).all()  # a label value without a box stays untinted
+    assert (overlay[400, 300] == 100).all()  # background
+    # Each box is outlined in its colour.
+    assert tuple(overlay[200, 50]) == colour_of(3)
+    assert tuple(overlay[259, 480]) == colour_of(9)
+
+
+def test_a_wide_camera_overlay_is_drawn_downscaled_to_max_width() -> None:
+    image, labels, boxes = overlay_scene(3840, 2880)
+    overlay = draw_overlay(image, labels, boxes, max_width=640)
+    assert overlay.shape == (480, 640, 3)
+    # The same picture as the 640-wide camera's: masks, background and outlines in place.
+    small = draw_overlay(*overlay_scene(640, 480))
+    np.testing.assert_allclose(overlay[200, 100], tint(3), atol=2)
+    np.testing.assert_allclose(overlay[230, 480], tint(9), atol=2)
+    assert (overlay[400, 300] == 100).all() and (overlay[425, 40] == 100).all()
+    assert tuple(overlay[200, 50]) == colour_of(3)
+    assert np.mean(np.abs(overlay.astype(int) - small.astype(int)) > 3) < 0.01
+    # A narrower camera is drawn at its own size.
+    assert draw_overlay(image, labels, boxes, max_width=5000).shape == image.shape

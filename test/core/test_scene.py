@@ -61,6 +61,11 @@ def test_a_visible_object_gets_a_mask_box_and_label_value_under_its_id() -> None
     expected = 0.55 * 100 + 0.45 * np.array(colour_of(view.track.id))
     np.testing.assert_allclose(tinted, expected, atol=2)
     assert (frame.overlay[5, 5] == IMAGE[5, 5]).all()
+    # A narrower overlay is the same picture at half size; the label image keeps the camera's.
+    half, _ = run([person], camera=CameraView(IMAGE, CAMERA, LIDAR_TO_CAMERA),
+                  overlay_max_width=320)
+    assert half.overlay.shape == (240, 320, 3) and half.labels.shape == (480, 640)
+    np.testing.assert_allclose(half.overlay[v // 2, u // 2], expected, atol=2)
 
 
 def test_a_nearer_object_covers_the_one_behind_it() -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vlm_seg_ros.core.scene import CameraView, SceneConfig, ScenePipeline
 from vlm_seg_ros.core.semantics import (
     LabelConfig,
     LabelPolicy,
+    PlacedMask,
     PromptConfig,
     TrackMask,
+    erode,
     refine_points,
     warp_mask,
 )
@@ -33,14 +36,51 @@ def full_mask(x0: int, y0: int, x1: int, y1: int, size=(480, 640)) -> np.ndarray
     return mask
 
 
+def placed(full: np.ndarray) -> PlacedMask:
+    """Return the mask as a window of its bounding rectangle."""
+    ys, xs = np.nonzero(full)
+    y0, x0 = ys.min(), xs.min()
+    return PlacedMask(full[y0:ys.max() + 1, x0:xs.max() + 1], (int(x0), int(y0)), full.shape)
+
+
+def test_a_placed_mask_answers_as_its_full_image_mask_does() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        full = np.zeros((40, 60), dtype=bool)
+        x0, y0 = rng.integers(0, 50), rng.integers(0, 30)
+        x1, y1 = x0 + rng.integers(1, 60 - x0 + 1), y0 + rng.integers(1, 40 - y0 + 1)
+        full[y0:y1, x0:x1] = rng.random((y1 - y0, x1 - x0)) < 0.8
+        if not full.any():
+            continue
+        mask = placed(full)
+        assert (mask.full() == full).all()
+        u, v = rng.integers(-5, 65, 200), rng.integers(-5, 45, 200)
+        inside = (u >= 0) & (u < 60) & (v >= 0) & (v < 40)
+        expected = np.zeros(200, dtype=bool)
+        expected[inside] = full[v[inside], u[inside]]
+        assert (mask.contains(u, v) == expected).all()
+        # Erosion within the window equals OpenCV's erosion of the whole image, borders too.
+        for pixels in (1, 2, 4):
+            assert (mask.eroded(pixels).full() == erode(full, pixels)).all()
+        x, y, w, h = mask.box()
+        assert (x, y, w, h) == tuple(cv2.boundingRect(full.astype(np.uint8)))
+        labels = np.zeros((40, 60), dtype=np.uint16)
+        mask.paint(labels, 7)
+        assert ((labels == 7) == full).all()
+
+
 def test_a_mask_moves_and_scales_with_its_tracks_image_box() -> None:
     mask = TrackMask.from_mask(full_mask(110, 210, 130, 250), stamp=0.0,
                                reference=(100, 200, 40, 60), score=0.9)
     same = warp_mask(mask, (100, 200, 40, 60), (480, 640))
-    assert (same == full_mask(110, 210, 130, 250)).all()
+    assert (same.full() == full_mask(110, 210, 130, 250)).all()
     # The box moved right by 50 px and doubled in size: the mask follows.
     moved = warp_mask(mask, (150, 200, 80, 120), (480, 640))
-    assert (moved == full_mask(170, 220, 210, 300)).all()
+    assert (moved.full() == full_mask(170, 220, 210, 300)).all()
+    assert moved.box() == (170, 220, 40, 80)
+    # Half off the image's left edge: the part inside stays.
+    edge = warp_mask(mask, (-20, 200, 40, 60), (480, 640))
+    assert (edge.full() == full_mask(0, 210, 10, 250)).all()
     # Beyond 2x the view changed too much; off-image nothing is left.
     assert warp_mask(mask, (150, 200, 100, 150), (480, 640)) is None
     assert warp_mask(mask, (700, 200, 40, 60), (480, 640)) is None
@@ -53,7 +93,7 @@ def test_refinement_drops_visible_points_outside_the_mask_and_keeps_hidden_ones(
     points = np.r_[np.zeros((10, 3)) + [5, 0, 0], np.zeros((4, 3)) + [5, 3, 0]]
     pixels = np.r_[np.tile([[20, 20]], (10, 1)), np.tile([[60, 60]], (4, 1))]
     visible = np.ones(14, dtype=bool)
-    mask = full_mask(10, 10, 30, 30, (100, 100))
+    mask = placed(full_mask(10, 10, 30, 30, (100, 100)))
     kept = refine_points(points, pixels, visible, mask, erosion=2, tolerance=0.5)
     assert kept.tolist() == list(range(10))
     # Hidden points say nothing against the mask, but the largest 3D component still wins.

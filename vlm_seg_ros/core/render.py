@@ -53,38 +53,55 @@ class OverlayBox(NamedTuple):
 
 
 def draw_overlay(image: npt.NDArray[np.uint8], labels: npt.NDArray[np.uint16],
-                 boxes: Sequence[OverlayBox]) -> npt.NDArray[np.uint8]:
+                 boxes: Sequence[OverlayBox], *, max_width: int = 0) -> npt.NDArray[np.uint8]:
     """Tint each labelled pixel with its object's colour; draw boxes and captions.
+
+    The cost is one resize (or copy) of the image plus the objects' boxes, not a pass over
+    every pixel per object: a 4K camera's overlay costs about what a smaller one does.
 
     Args:
         image: (H, W, 3) uint8 RGB camera image (not modified).
         labels: (H, W) uint16 label image aligned with ``image``, 0 = no object.
-        boxes: the objects to draw; pixels of label values not among them stay untinted.
+        boxes: the objects to draw, in ``image`` pixels; a label value's pixels lie inside
+            its box; pixels of label values not among them stay untinted.
+        max_width: a wider image is drawn downscaled to this width (aspect kept; the image
+            with OpenCV's area averaging, the labels by nearest neighbour); 0: full size.
 
     Returns:
-        (H, W, 3) uint8 RGB.
+        (h, w, 3) uint8 RGB: (H, W) or the downscaled size.
 
     """
-    overlay = image.copy()
-    lut = np.zeros((65536, 4), dtype=np.uint8)
+    height, width = image.shape[:2]
+    scale = max_width / width if 0 < max_width < width else 1.0
+    if scale < 1.0:
+        size = (max_width, max(round(height * scale), 1))
+        overlay = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
+        labels = np.asarray(cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST),
+                            np.uint16)
+    else:
+        overlay = image.copy()
+    rows, cols = overlay.shape[:2]
+    drawn = []
     for box in boxes:
-        lut[box.label_value] = (*colour_of(box.object_id), 1)
-    lut[0, 3] = 0
-    looked_up = lut[labels]
-    tinted = looked_up[..., 3].astype(bool)
-    if tinted.any():
-        blend = (1 - MASK_ALPHA) * overlay[tinted] + MASK_ALPHA * looked_up[tinted][:, :3]
-        overlay[tinted] = blend.astype(np.uint8)
-    scale = max(0.4, min(image.shape[:2]) / 800)
-    for box in boxes:
+        x0, y0 = max(math.floor(box.x * scale), 0), max(math.floor(box.y * scale), 0)
+        x1 = min(math.ceil((box.x + box.width) * scale), cols)
+        y1 = min(math.ceil((box.y + box.height) * scale), rows)
+        if x0 >= x1 or y0 >= y1:
+            continue
         colour = colour_of(box.object_id)
-        x, y = box.x, box.y
-        cv2.rectangle(overlay, (x, y), (x + box.width - 1, y + box.height - 1), colour, 2)
-        (tw, th), base = cv2.getTextSize(box.caption, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        top = max(y - th - base - 2, 0)
-        cv2.rectangle(overlay, (x, top), (x + tw + 4, top + th + base + 2), colour, -1)
-        cv2.putText(overlay, box.caption, (x + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX,
-                    scale, (0, 0, 0), 1, cv2.LINE_AA)
+        window = overlay[y0:y1, x0:x1]
+        tinted = labels[y0:y1, x0:x1] == box.label_value
+        blend = (1 - MASK_ALPHA) * window[tinted] + MASK_ALPHA * np.array(colour, np.float32)
+        window[tinted] = blend.astype(np.uint8)
+        drawn.append((box, colour, x0, y0, x1, y1))
+    text_scale = max(0.4, min(rows, cols) / 800)
+    for box, colour, x0, y0, x1, y1 in drawn:
+        cv2.rectangle(overlay, (x0, y0), (x1 - 1, y1 - 1), colour, 2)
+        (tw, th), base = cv2.getTextSize(box.caption, cv2.FONT_HERSHEY_SIMPLEX, text_scale, 1)
+        top = max(y0 - th - base - 2, 0)
+        cv2.rectangle(overlay, (x0, top), (x0 + tw + 4, top + th + base + 2), colour, -1)
+        cv2.putText(overlay, box.caption, (x0 + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX,
+                    text_scale, (0, 0, 0), 1, cv2.LINE_AA)
     return overlay
 
 

@@ -30,6 +30,7 @@ from vlm_seg_ros.core.segmentation import SegmentationConfig, SegmentedObject
 from vlm_seg_ros.core.semantics import (
     LabelConfig,
     MaskConfig,
+    PlacedMask,
     PromptConfig,
     TrackMask,
     refine_points,
@@ -194,6 +195,7 @@ class ScenePipeline:
                 camera: CameraView | None = None,
                 intensity: npt.ArrayLike | None = None,
                 render_overlay: bool = True,
+                overlay_max_width: int = 0,
                 masks: Mapping[int, TrackMask] | None = None,
                 captions: Mapping[int, str] | None = None) -> SceneFrame:
         """Run the pipeline on one frame.
@@ -206,6 +208,8 @@ class ScenePipeline:
             camera: the synchronised image with its calibration and extrinsics, if any.
             intensity: (N,) intensities (for the ground reflection filter).
             render_overlay: draw the overlay image (skip it when nobody listens).
+            overlay_max_width: draw the overlay at most this wide (downscaled; 0: the
+                image's size).
             masks: the latest model mask of each track id (used while ``masks.max_age``).
             captions: the vision-language model's caption of each track id.
 
@@ -245,7 +249,7 @@ class ScenePipeline:
             overlay = draw_overlay(camera.image, labels, [
                 OverlayBox(o.track.id, o.label_value, *o.image_box,
                            f'#{o.track.id} {o.track.label}'.strip())
-                for o in objects if o.image_box is not None])
+                for o in objects if o.image_box is not None], max_width=overlay_max_width)
         description = describe(
             [(o.track.id, o.track.label, o.track.box.center, o.track.box.size) for o in objects],
             frame.relations, origin=viewpoint)
@@ -283,8 +287,8 @@ class ScenePipeline:
         # Per input point: its row in the projection if visible, else -1.
         row = np.full(projection.num_points, -1, dtype=np.int64)
         row[projection.indices[visible]] = np.flatnonzero(visible)
-        layers: list[tuple[float, int, npt.NDArray[np.bool_] | None,
-                           npt.NDArray[np.int32], _Painted]] = []
+        layers: list[tuple[float, int, PlacedMask | None, npt.NDArray[np.int32],
+                           _Painted]] = []
         for track in frame.tracks:
             segment = frame.object_of(track)
             if segment is None:
@@ -304,10 +308,10 @@ class ScenePipeline:
         painted: dict[int, _Painted] = {}
         for _, track_id, mask, pixels, info in sorted(layers, key=lambda p: -p[0]):
             value = label_value_of(track_id)
-            if mask is not None:
-                labels[mask] = value
-                x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-                info = _Painted((int(x), int(y), int(w), int(h)), info.lidar_box, info.indices)
+            box = mask.box() if mask is not None else None
+            if mask is not None and box is not None:
+                mask.paint(labels, value)
+                info = _Painted(box, info.lidar_box, info.indices)
             else:
                 cv2.fillConvexPoly(labels, cv2.convexHull(pixels.reshape(-1, 1, 2)), value)
             painted[track_id] = info
@@ -317,7 +321,7 @@ class ScenePipeline:
                     lidar_box: tuple[int, int, int, int], size: tuple[int, int],
                     segment: SegmentedObject, target: npt.NDArray[np.float32],
                     rows: npt.NDArray[np.int64], pixels: npt.NDArray[np.int32]
-                    ) -> tuple[npt.NDArray[np.bool_] | None, npt.NDArray[np.int64] | None]:
+                    ) -> tuple[PlacedMask | None, npt.NDArray[np.int64] | None]:
         """Return a track's mask moved to this frame and the points it keeps, or Nones.
 
         ``rows`` are the segment points' rows in the projection (-1: not visible).
@@ -325,18 +329,18 @@ class ScenePipeline:
         config = self.config.masks
         if mask is None or not 0 <= stamp - mask.stamp <= config.max_age:
             return None, None
-        full = warp_mask(mask, lidar_box, size)
-        if full is None:
+        placed = warp_mask(mask, lidar_box, size)
+        if placed is None:
             return None, None
         seen = rows >= 0
         segment_pixels = np.zeros((segment.num_points, 2), dtype=np.int64)
         segment_pixels[seen] = pixels[rows[seen]]
-        kept = refine_points(target[segment.indices], segment_pixels, seen, full,
+        kept = refine_points(target[segment.indices], segment_pixels, seen, placed,
                              erosion=config.erosion,
                              tolerance=self.config.segmentation.cluster_tolerance)
         if kept.size == 0 or kept.size < config.min_keep * segment.num_points:
             return None, None
-        return full, segment.indices[kept]
+        return placed, segment.indices[kept]
 
 
 @dataclass(frozen=True)

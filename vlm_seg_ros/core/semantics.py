@@ -136,9 +136,74 @@ class TrackMask:
                    source)
 
 
+@dataclass(frozen=True, eq=False)
+class PlacedMask:
+    """A mask in an image, kept as the window it covers: costs its area, not the image's.
+
+    A camera of 3840x2160 has 8.3 million pixels; a full-image bool mask per object, cleared,
+    indexed and scanned for every object on every frame, costs more than the scan's whole
+    geometry. Everything here touches only ``crop``.
+
+    Attributes:
+        crop: (h, w) bool, the mask inside its window.
+        origin: ``(x, y)`` pixel of ``crop``'s top-left corner in the image.
+        image_size: ``(rows, cols)`` of the image; the window lies inside it.
+
+    """
+
+    crop: npt.NDArray[np.bool_]
+    origin: tuple[int, int]
+    image_size: tuple[int, int]
+
+    def contains(self, u: npt.NDArray[np.integer], v: npt.NDArray[np.integer]
+                 ) -> npt.NDArray[np.bool_]:
+        """Return, per pixel ``(u[i], v[i])`` of the image, whether the mask covers it."""
+        x, y = self.origin
+        h, w = self.crop.shape
+        col, row = np.asarray(u) - x, np.asarray(v) - y
+        inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        result = np.zeros(inside.shape, dtype=bool)
+        result[inside] = self.crop[row[inside], col[inside]]
+        return result
+
+    def eroded(self, pixels: int) -> PlacedMask:
+        """Return the mask eroded by ``pixels`` (a square element), as on the whole image.
+
+        The window grows by ``pixels`` (within the image) first, so the mask's edges erode
+        exactly as they would on a full-image mask, image borders included.
+        """
+        if pixels <= 0:
+            return self
+        (x, y), (h, w), (rows, cols) = self.origin, self.crop.shape, self.image_size
+        x0, y0 = max(x - pixels, 0), max(y - pixels, 0)
+        x1, y1 = min(x + w + pixels, cols), min(y + h + pixels, rows)
+        window = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+        window[y - y0:y - y0 + h, x - x0:x - x0 + w] = self.crop
+        return PlacedMask(erode(window, pixels), (x0, y0), self.image_size)
+
+    def box(self) -> Box | None:
+        """Return the ``(x, y, width, height)`` pixels the mask covers; None if it is empty."""
+        if not self.crop.any():
+            return None
+        x, y, w, h = cv2.boundingRect(self.crop.view(np.uint8))
+        return int(x + self.origin[0]), int(y + self.origin[1]), int(w), int(h)
+
+    def paint(self, image: npt.NDArray[np.generic], value: int | float) -> None:
+        """Set ``value`` into ``image`` (the image's size) where the mask is."""
+        x, y = self.origin
+        h, w = self.crop.shape
+        image[y:y + h, x:x + w][self.crop] = value
+
+    def full(self) -> npt.NDArray[np.bool_]:
+        """Return the mask as a full-image (rows, cols) bool array."""
+        full = np.zeros(self.image_size, dtype=bool)
+        self.paint(full, True)
+        return full
+
+
 def warp_mask(mask: TrackMask, box: Box, image_size: tuple[int, int],
-              max_scale_change: float = 2.0) -> npt.NDArray[np.bool_] | None:
-    """Move and scale a mask from its reference box to ``box``; a full-image bool mask.
+              max_scale_change: float = 2.0) -> PlacedMask | None:
+    """Move and scale a mask from its reference box to ``box`` in an image of ``image_size``.
 
     Returns None when the box changed scale by more than ``max_scale_change`` (the view of
     the object changed too much for the mask to mean anything) or nothing lands in the image.
@@ -150,18 +215,17 @@ def warp_mask(mask: TrackMask, box: Box, image_size: tuple[int, int],
         return None
     crop_h, crop_w = mask.crop.shape
     width, height = max(round(crop_w * sx), 1), max(round(crop_h * sy), 1)
-    scaled = cv2.resize(mask.crop.astype(np.uint8), (width, height),
-                        interpolation=cv2.INTER_NEAREST).astype(bool)
     left = round(x + (mask.origin[0] - ref_x) * sx)
     top = round(y + (mask.origin[1] - ref_y) * sy)
     rows, cols = image_size
-    full = np.zeros((rows, cols), dtype=bool)
     x0, y0 = max(left, 0), max(top, 0)
     x1, y1 = min(left + width, cols), min(top + height, rows)
     if x0 >= x1 or y0 >= y1:
         return None
-    full[y0:y1, x0:x1] = scaled[y0 - top:y1 - top, x0 - left:x1 - left]
-    return full
+    scaled = cv2.resize(mask.crop.view(np.uint8), (width, height),
+                        interpolation=cv2.INTER_NEAREST).view(bool)
+    return PlacedMask(scaled[y0 - top:y1 - top, x0 - left:x1 - left], (x0, y0),
+                      (rows, cols))
 
 
 def erode(mask: npt.NDArray[np.bool_], pixels: int) -> npt.NDArray[np.bool_]:
@@ -169,11 +233,11 @@ def erode(mask: npt.NDArray[np.bool_], pixels: int) -> npt.NDArray[np.bool_]:
     if pixels <= 0:
         return mask
     kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), dtype=np.uint8)
-    return cv2.erode(mask.astype(np.uint8), kernel).astype(bool)
+    return cv2.erode(mask.view(np.uint8), kernel).view(bool)
 
 
 def refine_points(points: npt.NDArray[np.floating], pixels: npt.NDArray[np.integer],
-                  visible: npt.NDArray[np.bool_], mask: npt.NDArray[np.bool_], *,
+                  visible: npt.NDArray[np.bool_], mask: PlacedMask, *,
                   erosion: int, tolerance: float) -> npt.NDArray[np.int64]:
     """Return the rows of an object's points that a mask supports.
 
@@ -181,7 +245,7 @@ def refine_points(points: npt.NDArray[np.floating], pixels: npt.NDArray[np.integ
         points: (N, 3) the object's points.
         pixels: (N, 2) their ``(u, v)`` pixels (any value where not ``visible``).
         visible: (N,) whether each point is seen by the camera (in the image, not occluded).
-        mask: (H, W) the object's mask.
+        mask: the object's mask in the image.
         erosion: pixels eroded from the mask first.
         tolerance: gap, metres, that still connects two points (the clustering tolerance).
 
@@ -190,11 +254,9 @@ def refine_points(points: npt.NDArray[np.floating], pixels: npt.NDArray[np.integ
         their largest 3D-connected component.
 
     """
-    inside = erode(mask, erosion)
     keep = ~visible
     rows = np.flatnonzero(visible)
-    u, v = pixels[rows, 0], pixels[rows, 1]
-    keep[rows] = inside[v, u]
+    keep[rows] = mask.eroded(erosion).contains(pixels[rows, 0], pixels[rows, 1])
     kept = np.flatnonzero(keep)
     if kept.size == 0:
         return kept.astype(np.int64)

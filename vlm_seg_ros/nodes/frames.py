@@ -182,7 +182,7 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
 
 
 def process_frame(scene: ScenePipeline, engine: SemanticEngine, inputs: FrameInputs, *,
-                  render_overlay: bool) -> SceneFrame:
+                  render_overlay: bool, overlay_max_width: int) -> SceneFrame:
     """Run one decoded frame through the pipeline, with the models' results so far.
 
     The models' finished work is attached to the tracks first (labels, masks, captions, the
@@ -193,6 +193,7 @@ def process_frame(scene: ScenePipeline, engine: SemanticEngine, inputs: FrameInp
     frame = scene.process(
         inputs.points, inputs.stamp, lidar_to_target=inputs.lidar_to_target,
         camera=inputs.camera, intensity=inputs.intensity, render_overlay=render_overlay,
+        overlay_max_width=overlay_max_width,
         masks=engine.masks, captions=engine.captions())
     return engine.finish(frame)
 

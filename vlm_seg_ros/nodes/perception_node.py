@@ -340,7 +340,8 @@ class PerceptionNode(LifecycleNode):
         self._last_stamp = inputs.stamp
         started = time.perf_counter()
         frame = process_frame(self.scene, engine, inputs,
-                              render_overlay=self.publishers_.wanted('overlay'))
+                              render_overlay=self.publishers_.wanted('overlay'),
+                              overlay_max_width=self.config.outputs.overlay_max_width)
         processed = time.perf_counter()
         if self._active:
             self.publishers_.publish(frame, inputs.header, inputs.image_header)
