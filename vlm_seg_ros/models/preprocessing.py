@@ -2,12 +2,13 @@
 
 transformers' ``Sam2ImageProcessor`` and ``Sam3ImageProcessor`` need torchvision, which has no
 CPU build for the pinned torch, so this small module does the same documented steps with torch
-alone: resize the RGB image to the model's square input size (bilinear, antialiased), rescale
-by 1/255, normalise with the checkpoint's mean and std; scale prompt coordinates from the
-image to the input size per axis (``Sam2Processor._normalize_coordinates``); upsample mask
-logits bilinearly (``align_corners=False``) to the image size and threshold them
-(``post_process_masks``). Sizes, mean and std are read from the checkpoint's
-``preprocessor_config.json`` when it has one.
+and OpenCV: resize the RGB image to the model's square input size (OpenCV's area averaging on
+the uint8 image, which antialiases as the processors' resize does; a 4K frame is never turned
+into floats at full size), rescale by 1/255, normalise with the checkpoint's mean and std;
+scale prompt coordinates from the image to the input size per axis
+(``Sam2Processor._normalize_coordinates``); upsample mask logits bilinearly
+(``align_corners=False``) to the image size and threshold them (``post_process_masks``). Sizes,
+mean and std are read from the checkpoint's ``preprocessor_config.json`` when it has one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -59,10 +61,9 @@ class SamPreprocessing:
                      dtype: torch.dtype) -> torch.Tensor:
         """Return the (1, 3, height, width) model input for an (H, W, 3) uint8 RGB image."""
         check_image(image)
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+        resized = resize_to(image, (self.width, self.height))
+        tensor = torch.from_numpy(np.ascontiguousarray(resized)).to(device)
         tensor = tensor.permute(2, 0, 1)[None].float()
-        tensor = F.interpolate(tensor, size=(self.height, self.width), mode='bilinear',
-                               align_corners=False, antialias=True)
         mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
         return ((tensor * self.rescale - mean) / std).to(dtype)
@@ -74,6 +75,35 @@ class SamPreprocessing:
         scale = torch.tensor([self.width / width, self.height / height])
         shape = values.shape
         return (values.reshape(-1, 2) * scale).reshape(shape)
+
+
+def resize_to(image: npt.NDArray[np.uint8], size: tuple[int, int]) -> npt.NDArray[np.uint8]:
+    """Return ``image`` resized to ``size`` = (width, height) with OpenCV, on its uint8 pixels.
+
+    Area averaging when shrinking (antialiased: every source pixel counts), bilinear when
+    enlarging; the image itself when it already has that size. This is the one resize between a
+    camera frame and a model's input: on a 3840x2160 frame it costs a few milliseconds, where
+    converting the frame to floats first and resizing those costs ~100 MB and 10x the time.
+    """
+    height, width = image.shape[:2]
+    if (width, height) == size:
+        return image
+    shrink = size[0] * size[1] < width * height
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink
+                                 else cv2.INTER_LINEAR), dtype=np.uint8)
+
+
+def fit_within(image: npt.NDArray[np.uint8], longest_edge: int) -> npt.NDArray[np.uint8]:
+    """Return ``image`` shrunk (aspect kept) so its longest side is at most ``longest_edge``.
+
+    For processors that resize to a longest edge themselves (SmolVLM's): handing them the frame
+    already at that size makes their own resize a no-op instead of a pass over 8 million pixels.
+    """
+    height, width = image.shape[:2]
+    if longest_edge <= 0 or max(height, width) <= longest_edge:
+        return image
+    scale = longest_edge / max(height, width)
+    return resize_to(image, (max(round(width * scale), 1), max(round(height * scale), 1)))
 
 
 def upsample_masks(logits: torch.Tensor, image_size: tuple[int, int],
