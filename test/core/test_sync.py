@@ -6,7 +6,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 import pytest
 
-from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer, ScanSynchronizer
+from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer, CameraMissing, ScanSynchronizer
 from vlm_seg_ros.errors import InvalidInputError
 
 MS = 1_000_000  # nanoseconds
@@ -158,6 +158,10 @@ def left(frames: list) -> list[tuple[str, tuple[str, ...] | None]]:
     return [(f.scan, f.camera) for f in frames]
 
 
+def why(frames: list) -> list[CameraMissing | None]:
+    return [f.missing for f in frames]
+
+
 def test_a_scan_whose_camera_messages_came_first_leaves_at_once_with_them() -> None:
     sync = scan_sync()
     assert sync.add_camera(1, 100 * MS, 'image@100', now=0.0) == []
@@ -181,8 +185,17 @@ def test_a_scan_waits_at_most_wait_seconds_for_its_camera() -> None:
     # Another scan's camera never comes: after the wait, it leaves alone.
     assert sync.add_scan(200 * MS, 'scan@200', now=0.2) == []
     assert sync.poll(now=0.29) == []
-    assert left(sync.poll(now=0.31)) == [('scan@200', None)]
+    alone = sync.poll(now=0.31)
+    assert left(alone) == [('scan@200', None)]
+    assert why(alone) == [CameraMissing.CAMERA_LATE]
     assert sync.counters.alone == 1
+    assert sync.counters.missing == {CameraMissing.CAMERA_LATE: 1}
+    # A scan whose camera_info came but whose image did not, while the next camera_info did:
+    # its image was lost, not late.
+    sync.add_scan(300 * MS, 'scan@300', now=0.3)
+    sync.add_camera(2, 300 * MS, 'info@300', now=0.31)
+    sync.add_camera(2, 400 * MS, 'info@400', now=0.38)
+    assert why(sync.poll(now=0.41)) == [CameraMissing.NOT_MATCHED]
 
 
 def test_a_scan_the_camera_has_passed_by_leaves_alone_without_waiting() -> None:
@@ -191,7 +204,16 @@ def test_a_scan_the_camera_has_passed_by_leaves_alone_without_waiting() -> None:
         sync.add_camera(1, t * MS, f'image@{t}', now=0.0)
         sync.add_camera(2, t * MS, f'info@{t}', now=0.0)
     # The scan at 50 ms has no partner, and both camera inputs are already past it.
-    assert left(sync.add_scan(50 * MS, 'scan@50', now=0.0)) == [('scan@50', None)]
+    alone = sync.add_scan(50 * MS, 'scan@50', now=0.0)
+    assert left(alone) == [('scan@50', None)]
+    assert why(alone) == [CameraMissing.NOT_MATCHED]  # its image was lost on the way
+    # A waiting scan whose image never comes leaves alone when a later scan gets its image.
+    sync.add_scan(200 * MS, 'scan@200', now=0.2)
+    sync.add_scan(300 * MS, 'scan@300', now=0.3)
+    sync.add_camera(1, 300 * MS, 'image@300', now=0.31)
+    frames = sync.add_camera(2, 300 * MS, 'info@300', now=0.31)
+    assert left(frames) == [('scan@200', None), ('scan@300', ('image@300', 'info@300'))]
+    assert why(frames) == [CameraMissing.NOT_MATCHED, None]
 
 
 def test_with_the_camera_down_every_scan_leaves_at_once() -> None:
@@ -201,8 +223,15 @@ def test_with_the_camera_down_every_scan_leaves_at_once() -> None:
     assert left(sync.add_scan(50 * MS, 'scan@50', now=0.0)) == [('scan@50', None)]  # no info
     sync.add_camera(2, 0, 'info', now=0.0)
     assert sync.add_scan(100 * MS, 'scan@100', now=0.5) == []  # up: it waits
-    assert left(sync.add_scan(200 * MS, 'scan@200', now=2.0)) == [
+    frames = sync.add_scan(200 * MS, 'scan@200', now=2.0)
+    assert left(frames) == [
         ('scan@100', None), ('scan@200', None)]  # down for 2 s: no waiting, oldest first
+    assert why(frames) == [CameraMissing.NOT_MATCHED, CameraMissing.CAMERA_DOWN]
+    assert sync.counters.missing[CameraMissing.CAMERA_DOWN] == 3
+    # Without camera inputs there is nothing to miss.
+    lidar_only = ScanSynchronizer(0, slop=0.03, wait=0.1)
+    assert why(lidar_only.add_scan(0, 'scan', now=0.0)) == [None]
+    assert not lidar_only.counters.missing
 
 
 def test_a_camera_sending_one_image_in_five_costs_no_scan() -> None:
@@ -264,4 +293,7 @@ def test_any_arrival_order_lets_every_scan_leave_once_in_time_order(
     counters = sync.counters
     assert sync.waiting == 0
     assert counters.frames == len(frames)
+    # Every scan that left alone says why, and only those.
+    assert all((f.camera is None) == (f.missing is not None) for f in frames)
+    assert counters.alone == sum(counters.missing.values())
     assert counters.received[0] == counters.frames + counters.late[0] + counters.discarded[0]

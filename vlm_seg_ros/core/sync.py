@@ -17,8 +17,10 @@ it would be a second code path; this one class serves both and adds what a live 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 import itertools
 from typing import Generic, TypeVar
 
@@ -183,13 +185,32 @@ class ApproximateTimeSynchronizer(Generic[Item]):
         return None
 
 
+class CameraMissing(StrEnum):
+    """Why a scan left without camera messages (the user's next step differs for each)."""
+
+    CAMERA_DOWN = 'camera_down'
+    """A camera input sent nothing for ``camera_timeout`` (or ever): no camera at all."""
+    NOT_MATCHED = 'not_matched'
+    """A camera input sent messages stamped past this scan, but no pair within ``slop`` of it
+    came: its image was lost on the way (a best-effort camera's large images), dropped by the
+    driver, or stamped further from the scan than ``slop``."""
+    CAMERA_LATE = 'camera_late'
+    """The scan's wait (``slop`` + margin) ran out before any camera input sent a message
+    stamped past it: the camera's messages come too late (transport or driver delay)."""
+
+
 @dataclass(frozen=True)
 class ScanFrame(Generic[Item]):
-    """A scan and the camera messages matched to it, or none (the scan goes alone)."""
+    """A scan and the camera messages matched to it, or none (the scan goes alone).
+
+    ``missing`` says why a scan goes alone (None when it has its camera, or the node has no
+    camera inputs).
+    """
 
     scan: Item
     camera: tuple[Item, ...] | None
     stamp_ns: int
+    missing: CameraMissing | None = None
 
 
 @dataclass
@@ -198,10 +219,12 @@ class ScanSyncCounters(SyncCounters):
 
     Attributes:
         alone: scans that left without the camera (none matched within the wait).
+        missing: those scans by :class:`CameraMissing` (with camera inputs only).
 
     """
 
     alone: int = 0
+    missing: Counter[CameraMissing] = field(default_factory=Counter)
 
 
 class ScanSynchronizer(Generic[Item]):
@@ -284,13 +307,16 @@ class ScanSynchronizer(Generic[Item]):
         pair = self._pair_for(stamp)
         if pair is not None:
             return self._leave(stamp, scan, pair)
-        if self.camera_down(now) or self._unmatchable(stamp):
-            return self._leave(stamp, scan, None)
+        if self.camera_down(now):
+            return self._leave(stamp, scan, CameraMissing.CAMERA_DOWN)
+        if self._unmatchable(stamp):
+            return self._leave(stamp, scan, CameraMissing.NOT_MATCHED)
         self._waiting[stamp] = (scan, now + self._wait)
         frames: list[ScanFrame[Item]] = []
         while len(self._waiting) > self._queue_size:  # the oldest leaves alone
             oldest = min(self._waiting)
-            frames += self._leave(oldest, self._waiting.pop(oldest)[0], None)
+            frames += self._leave(oldest, self._waiting.pop(oldest)[0],
+                                  self._missing(oldest))
         return frames
 
     def add_camera(self, index: int, stamp_ns: int, item: Item,
@@ -324,16 +350,19 @@ class ScanSynchronizer(Generic[Item]):
                     self.counters.discarded[index] += 1
         for stamp in sorted(self._waiting):  # scans the camera has passed by
             if stamp in self._waiting and self._unmatchable(stamp):
-                frames += self._leave(stamp, self._waiting.pop(stamp)[0], None)
+                frames += self._leave(stamp, self._waiting.pop(stamp)[0],
+                                      CameraMissing.NOT_MATCHED)
         return frames
 
     def poll(self, now: float) -> list[ScanFrame[Item]]:
         """Return the waiting scans whose wait ran out (alone), oldest first."""
         frames: list[ScanFrame[Item]] = []
+        down = self.camera_down(now)
         for stamp in sorted(self._waiting):
-            if stamp in self._waiting and (now >= self._waiting[stamp][1]
-                                           or self.camera_down(now)):
-                frames += self._leave(stamp, self._waiting.pop(stamp)[0], None)
+            if stamp in self._waiting and (down or now >= self._waiting[stamp][1]):
+                frames += self._leave(stamp, self._waiting.pop(stamp)[0],
+                                      CameraMissing.CAMERA_DOWN if down
+                                      else self._missing(stamp))
         return frames
 
     @property
@@ -343,6 +372,12 @@ class ScanSynchronizer(Generic[Item]):
 
     def _unmatchable(self, stamp: int) -> bool:
         return all(newest > stamp + self._slop for newest in self._newest)
+
+    def _missing(self, stamp: int) -> CameraMissing:
+        """Why a scan whose wait ran out has no camera: lost (the camera went on) or late."""
+        if any(newest > stamp + self._slop for newest in self._newest):
+            return CameraMissing.NOT_MATCHED
+        return CameraMissing.CAMERA_LATE
 
     def _fits(self, stamp: int, span: tuple[int, int]) -> bool:
         return max(span[1], stamp) - min(span[0], stamp) <= self._slop
@@ -363,11 +398,22 @@ class ScanSynchronizer(Generic[Item]):
         return min(fitting, key=lambda t: abs(t - span[0])) if fitting else None
 
     def _leave(self, stamp: int, scan: Item,
-               camera: tuple[Item, ...] | None) -> list[ScanFrame[Item]]:
-        frames = [ScanFrame(self._waiting.pop(older)[0], None, older - self._lidar_offset)
-                  for older in sorted(t for t in self._waiting if t < stamp)]
-        frames.append(ScanFrame(scan, camera, stamp - self._lidar_offset))
+               camera: tuple[Item, ...] | CameraMissing) -> list[ScanFrame[Item]]:
+        """Let a scan leave with its camera messages (or why it has none), older ones first.
+
+        An older scan still waiting leaves alone: a newer scan has left, so no camera message
+        can come for it any more (``NOT_MATCHED``).
+        """
+        older = CameraMissing.NOT_MATCHED if self._inputs else None
+        frames = [ScanFrame(self._waiting.pop(t)[0], None, t - self._lidar_offset, older)
+                  for t in sorted(t for t in self._waiting if t < stamp)]
+        if isinstance(camera, CameraMissing):
+            frames.append(ScanFrame(scan, None, stamp - self._lidar_offset,
+                                    camera if self._inputs else None))
+        else:
+            frames.append(ScanFrame(scan, camera, stamp - self._lidar_offset))
         self.counters.alone += sum(frame.camera is None for frame in frames)
+        self.counters.missing.update(f.missing for f in frames if f.missing is not None)
         self.counters.frames += len(frames)
         self._last = stamp
         return frames

@@ -6,9 +6,11 @@ ROS install, so these few lines build the messages directly), which ``rqt_robot_
 ``diagnostic_aggregator`` group by:
 
 - ``frames``: messages received per second per input, synchronised and published frames per
-  second, LiDAR-only frames (camera down), seconds since the last published frame, times the
-  stamps went back (tracks restarted). WARN when nothing was published in the period (with the
-  likely cause) or the camera is down.
+  second, LiDAR-only frames per second and in total by why the camera part was missing
+  (:data:`CAMERA_MISSING`, or a camera message dropped as bad), seconds since the last
+  published frame, times the stamps went back (tracks restarted). The message names the main
+  reason when frames went without the camera. WARN when nothing was published in the period
+  (with the likely cause), when the camera is down, or when most frames lacked the camera.
 - ``drops``: frames and messages dropped, total per reason (see :data:`DROP_REASONS`), and
   the last reason's text. WARN when anything but ``replaced_by_newer_frame`` (the normal effect
   of inputs faster than processing: the node keeps the newest) happened in the period.
@@ -33,7 +35,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 from std_msgs.msg import Header
 
-from vlm_seg_ros.core.sync import SyncCounters
+from vlm_seg_ros.core.sync import CameraMissing, ScanSyncCounters
 from vlm_seg_ros.models.engine import ModelSlot
 
 # Why a message or frame was dropped (the keys of the ``drops`` status).
@@ -50,6 +52,18 @@ DROP_REASONS = {
     'no_transform': 'no TF transform from the point cloud to target_frame',
     'error': 'processing raised an unexpected error (logged with its type)',
 }
+# Why a published frame had no camera part, as /diagnostics words it.
+CAMERA_MISSING: dict[str, str] = {
+    CameraMissing.CAMERA_DOWN: 'the camera is down (no image or camera_info for '
+    'sync.camera_timeout)',
+    CameraMissing.NOT_MATCHED: 'no image within sync.slop of the scan arrived, though later '
+    'camera messages did: images lost on the way (large images from a best-effort driver: see '
+    'README, Cameras) or stamped further from the scans than sync.slop',
+    CameraMissing.CAMERA_LATE: 'no camera message within sync.slop of the scan arrived in '
+    'sync.slop + sync.camera_margin: the camera is late (transport or driver delay)',
+}
+# Drops that cost a frame its camera part only (the scan is still processed).
+CAMERA_PART_DROPS = ('invalid_image', 'invalid_camera_info', 'image_size_mismatch')
 # What differs between texts of one kind: numbers and quoted names.
 _WORDING = re.compile(r"[-+.\d]+|'[^']*'|\"[^\"]*\"")
 # Frames over which the latency percentiles are taken.
@@ -82,7 +96,8 @@ class Health:
         self._lock = threading.Lock()
         self._last_published: float | None = None
         self._started = time.monotonic()
-        self._previous = (self._started, [0] * len(self.inputs), 0, 0, Counter[str](), 0, 0)
+        self._previous = (self._started, [0] * len(self.inputs), 0, 0, Counter[str](), 0, 0,
+                          Counter[str]())
 
     # Counting --------------------------------------------------------------------------------
     def received(self, index: int) -> None:
@@ -117,7 +132,7 @@ class Health:
             self.time_resets += 1
 
     # Reporting -------------------------------------------------------------------------------
-    def report(self, header: Header, sync: SyncCounters, models: Sequence[ModelSlot], *,
+    def report(self, header: Header, sync: ScanSyncCounters, models: Sequence[ModelSlot], *,
                camera_down: bool, tf_source: str) -> DiagnosticArray:
         """Return the statuses for the period since the previous call."""
         now = time.monotonic()
@@ -127,9 +142,12 @@ class Health:
             drops = Counter(self.drops)
             drops['unsynchronised'] += unsynchronised
             drops['late'] += late
-            then, received0, published0, frames0, drops0, tf0, lidar0 = self._previous
+            missing = Counter({str(why): count for why, count in sync.missing.items()})
+            missing.update({reason: drops[reason] for reason in CAMERA_PART_DROPS})
+            then, received0, published0, frames0, drops0, tf0, lidar0, missing0 = \
+                self._previous
             self._previous = (now, received, self.published, sync.frames, drops,
-                              self.tf_failures, self.lidar_only)
+                              self.tf_failures, self.lidar_only, missing)
             stages = {name: np.array(values) * 1e3 for name, values in self._stages.items()
                       if values}
             published, lidar_only = self.published - published0, self.lidar_only - lidar0
@@ -140,7 +158,8 @@ class Health:
         new_drops = drops - drops0
         statuses = [
             self._frames(received, received0, published, sync.frames - frames0, lidar_only,
-                         period, since, new_drops, camera_down=camera_down),
+                         period, since, new_drops, missing, missing - missing0,
+                         camera_down=camera_down),
             self._drops(drops, new_drops, last_drop),
             self._status('transforms', WARN if tf_new else OK,
                          f'{tf_new} TF lookups failed' if tf_new else f'OK ({tf_source})',
@@ -152,15 +171,30 @@ class Health:
 
     def _frames(self, received: list[int], received0: list[int], published: int,
                 synchronised: int, lidar_only: int, period: float, since: float | None,
-                new_drops: Counter[str], *, camera_down: bool) -> DiagnosticStatus:
+                new_drops: Counter[str], missing: Counter[str], new_missing: Counter[str], *,
+                camera_down: bool) -> DiagnosticStatus:
         rates = {f'{name} received /s': (now - before) / period
                  for name, now, before in zip(self.inputs, received, received0, strict=True)}
         values: dict[str, object] = {
             **rates, 'synchronised frames /s': synchronised / period,
             'published frames /s': published / period, 'LiDAR-only frames /s':
             lidar_only / period, 'published frames': self.published,
+            **{f'LiDAR-only frames: {why}': missing[why]
+               for why in [*map(str, CAMERA_MISSING), *CAMERA_PART_DROPS]},
             'seconds since last published frame': since if since is not None else 'never',
             'time resets': self.time_resets}
+        if published and not camera_down and lidar_only:
+            why = max(new_missing, key=new_missing.__getitem__, default='')
+            text = CAMERA_MISSING.get(why) or (
+                f'{why} drops of the camera part (see drops)' if why
+                else 'see the LiDAR-only counts')
+            rates_text = ', '.join(
+                f'{name} {(now - before) / period:.1f}/s'
+                for name, now, before in zip(self.inputs, received, received0, strict=True))
+            return self._status(
+                'frames', WARN if 2 * lidar_only > published else OK,
+                f'{published / period:.1f} frames/s, {lidar_only / period:.1f}/s without the '
+                f'camera: {text} (received: {rates_text})', values)
         if published and not camera_down:
             return self._status('frames', OK, f'{published / period:.1f} frames/s', values)
         if published:
