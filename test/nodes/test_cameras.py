@@ -11,6 +11,7 @@ from pathlib import Path
 import re
 
 from ament_index_python.packages import get_package_prefix
+from diagnostic_msgs.msg import DiagnosticArray
 import pytest
 
 from vlm_seg_ros.conversions import pointcloud2_to_xyz
@@ -28,24 +29,32 @@ def stamp(graph: SceneGraph) -> float:
     return graph.header.stamp.sec + graph.header.stamp.nanosec * 1e-9
 
 
-@pytest.fixture(scope='module')
-def expected_ids(kitti_dir: Path) -> int:
+def objects_in_process(kitti_dir: Path, points_every: int = 1) -> int:
     """Return how many objects the pipeline finds on the repeated scan, in process."""
     from vlm_seg_ros.core.scene import ScenePipeline
 
     kitti = kitti_messages(kitti_dir, '000000')
     config, _ = to_config({'camera.rectified': True})
     scene = ScenePipeline(config)
-    points = pointcloud2_to_xyz(kitti.cloud)
+    points = pointcloud2_to_xyz(kitti.cloud)[::points_every]
     frames = [scene.process(points, 0.1 * i) for i in range(10)]
     assert len({frozenset(o.track.id for o in f.objects) for f in frames[-5:]}) == 1
     return len(frames[-1].objects)
 
 
+@pytest.fixture(scope='module')
+def expected_ids(kitti_dir: Path) -> int:
+    return objects_in_process(kitti_dir)
+
+
 def run_camera(ros, spawn, python_exe: str, kitti_dir: Path, tmp_path: Path, namespace: str,
-               *peer_args: str, transport: str = 'raw',
-               max_age: float = 5.0) -> tuple[list[SceneGraph], str, str]:
-    """Start the node and a driver; return the graphs, the node's and the driver's output."""
+               *peer_args: str, transport: str = 'raw', max_age: float = 5.0,
+               diagnostics: list[DiagnosticArray] | None = None
+               ) -> tuple[list[SceneGraph], str, str]:
+    """Start the node and a driver; return the graphs, the node's and the driver's output.
+
+    ``diagnostics``, if given, collects the node's /diagnostics arrays.
+    """
     kitti = kitti_messages(kitti_dir, '000000')
     params = tmp_path / 'camera.yaml'
     # tracking.max_age 5 s: on a loaded 2-core machine the driver process (9 MB frames) can
@@ -59,6 +68,8 @@ def run_camera(ros, spawn, python_exe: str, kitti_dir: Path, tmp_path: Path, nam
     graphs: list[SceneGraph] = []
     ros.node.create_subscription(SceneGraph, f'{namespace}/perception/scene_graph',
                                  graphs.append, 50)
+    if diagnostics is not None:
+        ros.node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 50)
     assert ros.spin_until(lambda: ros.node.count_subscribers(f'{namespace}/points') > 0,
                           timeout=30), node.output()
     driver = spawn([python_exe, str(PEER), str(kitti_dir), namespace, '--seconds',
@@ -138,3 +149,31 @@ def test_out_of_order_scans_and_images_keep_the_node_up_and_publishing(
     assert [stamp(g) for g in after] == sorted(stamp(g) for g in after)  # never backwards
     assert 'Traceback' not in log and 'raised' not in log, log
 
+
+
+def test_a_best_effort_camera_whose_images_are_lost_costs_the_lidar_path_nothing(
+        ros, spawn, python_exe, kitti_dir, tmp_path) -> None:
+    # Sensor-data QoS (best effort, as ouster-ros and most camera drivers publish) and Fast
+    # DDS defaults in the driver: a 6 MB 1080p image does not survive the trip (its fragments
+    # overrun the default 512 KB shared-memory segment), a 32-beam-size scan (every 5th KITTI
+    # point, 0.4 MB) does. Graphs must keep coming with every object, without the camera, and
+    # /diagnostics must say why the camera part is missing.
+    diagnostics: list[DiagnosticArray] = []
+    graphs, log, driver = run_camera(ros, spawn, python_exe, kitti_dir, tmp_path, '/cam_lossy',
+                                     '--qos', 'best_effort', '--points-every', '5',
+                                     diagnostics=diagnostics)
+    after = settled(graphs)
+    sent = int(re.search(r'sent (\d+) scans', driver).group(1))
+    assert 'subscribing reliable' not in log, log  # it follows the best-effort driver
+    # (How many of the sent scans are processed is the machine's speed; the scans are not lost.)
+    assert len(after) >= 10, (len(graphs), sent, log)
+    assert {len(g.objects) for g in after} == {objects_in_process(kitti_dir, 5)}, log
+    assert len({frozenset(o.id for o in g.objects) for g in after}) == 1
+    assert 'every track expired' not in log
+    without_camera = [g for g in after if not g.image_header.frame_id]
+    assert without_camera, 'every image arrived: the test no longer shows a lossy camera'
+    frames = [status for array in diagnostics for status in array.status
+              if status.name == 'perception: frames']
+    said = [s.message for s in frames if 'without the camera' in s.message]
+    assert said, [s.message for s in frames]
+    assert any('no image within sync.slop' in m or 'camera is down' in m for m in said), said
