@@ -218,8 +218,10 @@ def test_a_scan_the_camera_has_passed_by_leaves_alone_without_waiting() -> None:
 
 def test_with_the_camera_down_every_scan_leaves_at_once() -> None:
     sync = scan_sync()
+    assert sync.silent_inputs(0.0) == [1, 2]
     assert left(sync.add_scan(0, 'scan@0', now=0.0)) == [('scan@0', None)]  # never seen
     sync.add_camera(1, 0, 'image', now=0.0)
+    assert sync.silent_inputs(0.0) == [2] and sync.silent_inputs(1.5) == [1, 2]
     assert left(sync.add_scan(50 * MS, 'scan@50', now=0.0)) == [('scan@50', None)]  # no info
     sync.add_camera(2, 0, 'info', now=0.0)
     assert sync.add_scan(100 * MS, 'scan@100', now=0.5) == []  # up: it waits

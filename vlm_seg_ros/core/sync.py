@@ -289,10 +289,12 @@ class ScanSynchronizer(Generic[Item]):
 
         With ``camera_timeout`` 0 the camera is down only until each input sent something.
         """
-        if self._camera is None:
-            return True
-        return any(seen is None or (self._timeout > 0 and now - seen > self._timeout)
-                   for seen in self._camera_seen)
+        return self._camera is None or bool(self.silent_inputs(now))
+
+    def silent_inputs(self, now: float) -> list[int]:
+        """Return the camera inputs (1..) that sent nothing for ``camera_timeout`` s (or ever)."""
+        return [index for index, seen in enumerate(self._camera_seen, start=1)
+                if seen is None or (self._timeout > 0 and now - seen > self._timeout)]
 
     def add_scan(self, stamp_ns: int, scan: Item, now: float) -> list[ScanFrame[Item]]:
         """Add a scan; return the frames that leave now, oldest first."""

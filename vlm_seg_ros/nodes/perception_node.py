@@ -155,7 +155,7 @@ class PerceptionNode(LifecycleNode):
         self._last_stamp: float | None = None
         self._last_scan: int | None = None  # stamp of the latest scan received, ns
         self._expire_before: float | None = None  # a scan after a dropout: tracks expire
-        self._seen = [time.monotonic()] * len(self.subs)  # last message of each input
+        self._activated = time.monotonic()
         self._camera_down = False
         extrinsic = ('TF (tf2_ros), else the lidar_to_camera parameter'
                      if self.extrinsics.has_tf else 'the lidar_to_camera parameter')
@@ -169,7 +169,7 @@ class PerceptionNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start processing frames."""
         result = super().on_activate(state)
-        self._seen = [time.monotonic()] * len(self.subs)  # the camera gets its timeout again
+        self._activated = time.monotonic()  # the camera gets its timeout again
         self._active = True
         self.get_logger().info(f'active: publishing {self.get_fully_qualified_name()}/*')
         return result
@@ -222,7 +222,6 @@ class PerceptionNode(LifecycleNode):
         if not self._stamp_ok(index, stamp):
             return
         now = time.monotonic()
-        self._seen[index] = now
         if index == 0:
             self._check_dropout(stamp)
             self._camera_silent(now)
@@ -275,15 +274,15 @@ class PerceptionNode(LifecycleNode):
         if last is not None and (stamp_ns - last) / 1e9 > self.config.tracking.max_age:
             self._expire_before = stamp_ns / 1e9
 
-    def _camera_silent(self, now: float) -> bool:
+    def _camera_silent(self, now: float) -> None:
         """Log when the camera goes down (an input silent for ``sync.camera_timeout``) or back.
 
-        Scans never wait for a camera that is down (``core.sync.ScanSynchronizer``); the log
-        says so after ``camera_timeout`` s without messages (counted from activation).
+        Scans never wait for a camera that is down (``ScanSynchronizer.camera_down``, which
+        decides); the log says so once ``camera_timeout`` s passed since activation.
         """
         timeout = self.config.sync.camera_timeout
-        silent = [sub.topic_name for sub, seen in zip(self.subs[1:], self._seen[1:],
-                                                      strict=True) if now - seen > timeout]
+        silent = [self.subs[index].topic_name for index in self.sync.silent_inputs(now)] \
+            if now - self._activated > timeout else []
         down = bool(silent) and timeout > 0
         if down != self._camera_down:
             self._camera_down = down
@@ -293,7 +292,6 @@ class PerceptionNode(LifecycleNode):
                           'camera is back')
             else:
                 self._log('info', 'the camera is back: frames are camera + LiDAR again')
-        return down
 
     def _drop(self, reason: str, text: str) -> None:
         self.health.drop(reason, text)
