@@ -65,7 +65,8 @@ def draw_overlay(image: npt.NDArray[np.uint8], labels: npt.NDArray[np.uint16],
         boxes: the objects to draw, in ``image`` pixels; a label value's pixels lie inside
             its box; pixels of label values not among them stay untinted.
         max_width: a wider image is drawn downscaled to this width (aspect kept; the image
-            with OpenCV's area averaging, the labels by nearest neighbour); 0: full size.
+            with OpenCV's area averaging from 2x down, else bilinearly, the labels by nearest
+            neighbour); 0: full size.
 
     Returns:
         (h, w, 3) uint8 RGB: (H, W) or the downscaled size.
@@ -75,7 +76,9 @@ def draw_overlay(image: npt.NDArray[np.uint8], labels: npt.NDArray[np.uint16],
     scale = max_width / width if 0 < max_width < width else 1.0
     if scale < 1.0:
         size = (max_width, max(round(height * scale), 1))
-        overlay = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
+        # Area averaging antialiases; below 2x, where OpenCV's is slow, bilinear barely aliases.
+        interpolation = cv2.INTER_AREA if scale <= 0.5 else cv2.INTER_LINEAR
+        overlay = np.asarray(cv2.resize(image, size, interpolation=interpolation), np.uint8)
         labels = np.asarray(cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST),
                             np.uint16)
     else:
@@ -90,9 +93,14 @@ def draw_overlay(image: npt.NDArray[np.uint8], labels: npt.NDArray[np.uint16],
             continue
         colour = colour_of(box.object_id)
         window = overlay[y0:y1, x0:x1]
-        tinted = labels[y0:y1, x0:x1] == box.label_value
-        blend = (1 - MASK_ALPHA) * window[tinted] + MASK_ALPHA * np.array(colour, np.float32)
-        window[tinted] = blend.astype(np.uint8)
+        tinted = (labels[y0:y1, x0:x1] == box.label_value).view(np.uint8)
+        fill = np.empty_like(window)
+        fill[:] = colour
+        # OpenCV's blend and masked copy: a tenth of the time of numpy's boolean indexing.
+        blended = cv2.addWeighted(window, 1 - MASK_ALPHA, fill, MASK_ALPHA, 0)
+        result = np.ascontiguousarray(window)  # copyTo writes in place only into whole arrays
+        cv2.copyTo(blended, tinted, result)
+        window[...] = result
         drawn.append((box, colour, x0, y0, x1, y1))
     text_scale = max(0.4, min(rows, cols) / 800)
     for box, colour, x0, y0, x1, y1 in drawn:
