@@ -63,10 +63,11 @@ class SamPreprocessing:
         check_image(image)
         resized = resize_to(image, (self.width, self.height))
         tensor = torch.from_numpy(np.ascontiguousarray(resized)).to(device)
-        tensor = tensor.permute(2, 0, 1)[None].float()
-        mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
-        return ((tensor * self.rescale - mean) / std).to(dtype)
+        tensor = tensor.permute(2, 0, 1)[None].contiguous().float()
+        # (x * rescale - mean) / std, in place: (x - mean / rescale) * (rescale / std).
+        mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1) / self.rescale
+        factor = self.rescale / torch.tensor(self.std, device=device).view(1, 3, 1, 1)
+        return tensor.sub_(mean).mul_(factor).to(dtype)
 
     def scale_xy(self, coords: npt.ArrayLike, image_size: tuple[int, int]) -> torch.Tensor:
         """Scale ``(..., 2k)`` pixel coordinates (x, y, x, y, ...) to the input size."""
