@@ -3,11 +3,18 @@
 Run after ``scripts/setup`` and ``source ./activate``::
 
     taskset -c 0 python benchmarks/cameras.py decode [--repeat 20]   # 1 core
+    taskset -c 0 python benchmarks/cameras.py sizes [--repeat 10]    # 1 core, ../shared/data
     python benchmarks/cameras.py dds [--seconds 12]                  # needs ../shared/data
 
 ``decode``: per-frame cost of turning a 1920x1080 camera frame into the RGB array the pipeline
 uses (JPEG CompressedImage, bayer_rggb8, yuv422_yuy2, rgb8), each against one copy of the same
 message buffer measured in the same run. Medians of ``--repeat`` runs.
+
+``sizes``: what a camera's size costs the LiDAR path: the in-process pipeline on KITTI frame
+000000 with its image resized to 1242x375, 1920x1080 and 3840x2160, against the same scan
+without a camera measured in the same run, with the overlay at ``outputs.overlay_max_width``
+(1280) and at full size; the label image's message; SAM's model input from the frame (one
+OpenCV resize of the uint8 frame) against the float resize of the whole frame it replaced.
 
 ``dds``: a driver process (``test/resource/camera_peer.py``) publishes KITTI frame 000000 at
 10 Hz with its image resized to 1920x1080 (rgb8, 6.2 MB), to a perception_node started as the
@@ -82,6 +89,81 @@ def decode(repeat: int) -> None:
               f'{ms / frame_copy_ms:5.1f}x one copy of an rgb8 frame ({frame_copy_ms:.2f} ms)')
 
 
+SIZES = ((1242, 375), (1920, 1080), (3840, 2160))
+
+
+def sizes(repeat: int, kitti_dir: Path) -> None:
+    """Print what each camera size costs per frame, against the scan alone."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812 - torch's own convention
+
+    from vlm_seg_ros.conversions import camera_info_to_model, pointcloud2_to_xyz
+    from vlm_seg_ros.core.scene import CameraView, ScenePipeline
+    from vlm_seg_ros.datasets.kitti_messages import kitti_messages
+    from vlm_seg_ros.models.preprocessing import IMAGENET_DEFAULT, SamPreprocessing
+    from vlm_seg_ros.nodes.parameters import to_config
+    from vlm_seg_ros.outputs import label_image
+
+    kitti = kitti_messages(kitti_dir, '000000')
+    config, extrinsic = to_config({'camera.rectified': True,
+                                   'lidar_to_camera': kitti.lidar_to_camera})
+    points = pointcloud2_to_xyz(kitti.cloud)
+    rgb = image_to_array(kitti.image, desired_encoding='rgb8')
+    sam = SamPreprocessing(1024, 1024, *IMAGENET_DEFAULT)
+
+    def frame_ms(camera: CameraView | None, max_width: int = 0) -> tuple[float, dict[str, float]]:
+        scene = ScenePipeline(config)
+        stamps = iter(range(10_000))
+        stages: dict[str, list[float]] = {}
+
+        def one() -> None:
+            frame = scene.process(points, 0.1 * next(stamps), lidar_to_target=None,
+                                  camera=camera, overlay_max_width=max_width)
+            for stage in ('project', 'render'):
+                stages.setdefault(stage, []).append(frame.timings.get(stage, 0.0) * 1e3)
+
+        for _ in range(3):  # tracks confirmed: every object is painted
+            one()
+        return median_ms(one, repeat), {k: statistics.median(v) for k, v in stages.items()}
+
+    def float_resize(image: np.ndarray) -> torch.Tensor:
+        """Return SAM's input as it was made before: the whole frame as floats, resized."""
+        tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+        tensor = F.interpolate(tensor, size=(1024, 1024), mode='bilinear', align_corners=False,
+                               antialias=True)
+        mean = torch.tensor(sam.mean).view(1, 3, 1, 1)
+        std = torch.tensor(sam.std).view(1, 3, 1, 1)
+        return (tensor * sam.rescale - mean) / std
+
+    print(f'KITTI 000000 scan ({len(points)} points) with its image resized, median of '
+          f'{repeat}, {len(os.sched_getaffinity(0))} core(s):')
+    print('| camera | the scan alone | frame, overlay 1280 wide | (project / render) | frame, '
+          'overlay full size | ~/labels message | SAM input: one uint8 resize | float resize '
+          'of the frame |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
+    for width, height in SIZES:
+        scale = np.diag([width / kitti.image.width, height / kitti.image.height, 1.0])
+        info = kitti.camera_info
+        model = camera_info_to_model(type(info)(
+            width=width, height=height, distortion_model=info.distortion_model, d=info.d,
+            k=(scale @ np.reshape(info.k, (3, 3))).ravel().tolist(), r=info.r,
+            p=(scale @ np.reshape(info.p, (3, 4))).ravel().tolist()))
+        image = np.asarray(cv2.resize(rgb, (width, height)), dtype=np.uint8)
+        view = CameraView(image, model, extrinsic)
+        alone, _ = frame_ms(None)  # the baseline, measured beside each row
+        capped, stages = frame_ms(view, 1280)
+        full, _ = frame_ms(view, 0)
+        labels = np.zeros((height, width), np.uint16)
+        label_ms = median_ms(partial(label_image, labels, Header()), repeat)
+        ours = median_ms(partial(sam.pixel_values, image, device='cpu', dtype=torch.float32),
+                         repeat)
+        theirs = median_ms(partial(float_resize, image), repeat)
+        print(f'| {width}x{height} | {alone:.1f} ms | {capped:.1f} ms ({capped / alone:.2f}x) | '
+              f'{stages["project"]:.1f} / {stages["render"]:.1f} ms | {full:.1f} ms '
+              f'({full / alone:.2f}x) | {label_ms:.1f} ms | {ours:.1f} ms | {theirs:.1f} ms '
+              f'({theirs / ours:.1f}x) |', flush=True)
+
+
 def dds(seconds: float, kitti_dir: Path) -> None:
     """Print the node's figures with each kind of driver, as a README table."""
     import rclpy
@@ -154,17 +236,23 @@ def main() -> None:
     sub = parser.add_subparsers(dest='command', required=True)
     decode_parser = sub.add_parser('decode')
     decode_parser.add_argument('--repeat', type=int, default=20)
+    sizes_parser = sub.add_parser('sizes')
+    sizes_parser.add_argument('--repeat', type=int, default=10)
     dds_parser = sub.add_parser('dds')
     dds_parser.add_argument('--seconds', type=float, default=12.0)
-    dds_parser.add_argument('--data', type=Path, default=Path(os.environ.get(
-        'VLM_SEG_ROS_DATA', REPO.parent / 'shared' / 'data')))
+    data = Path(os.environ.get('VLM_SEG_ROS_DATA', REPO.parent / 'shared' / 'data'))
+    for needs_data in (sizes_parser, dds_parser):
+        needs_data.add_argument('--data', type=Path, default=data)
     args = parser.parse_args()
     if args.command == 'decode':
         decode(args.repeat)
+        return
+    kitti_dir = args.data / 'kitti_object_training_3frames'
+    if not kitti_dir.exists():
+        sys.exit(f'cameras.py {args.command}: {kitti_dir} is missing (KITTI frames); see README')
+    if args.command == 'sizes':
+        sizes(args.repeat, kitti_dir)
     else:
-        kitti_dir = args.data / 'kitti_object_training_3frames'
-        if not kitti_dir.exists():
-            sys.exit(f'cameras.py dds: {kitti_dir} is missing (KITTI frames); see README')
         dds(args.seconds, kitti_dir)
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/cameras.py runs and prints the decode figures the README quotes."""
+"""benchmarks/cameras.py runs and prints the decode and camera-size figures the README quotes."""
 
 from __future__ import annotations
 
@@ -16,3 +16,13 @@ def test_decode_benchmark_prints_every_figure(python_exe: str) -> None:
                  'x one copy of its buffer'):
         assert line in result.stdout, line
     assert 'nan' not in result.stdout
+
+
+def test_sizes_benchmark_prints_a_row_per_camera_size(python_exe: str, kitti_dir) -> None:
+    result = subprocess.run([python_exe, str(SCRIPT), 'sizes', '--repeat', '1', '--data',
+                             str(kitti_dir.parent)],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    for size in ('1242x375', '1920x1080', '3840x2160'):
+        assert f'| {size} |' in result.stdout, result.stdout
+    assert result.stdout.count('x) |') == 9 and 'nan' not in result.stdout  # 3 ratios a row
