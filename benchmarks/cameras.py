@@ -101,8 +101,8 @@ def sizes(repeat: int, kitti_dir: Path) -> None:
     from vlm_seg_ros.core.scene import CameraView, ScenePipeline
     from vlm_seg_ros.datasets.kitti_messages import kitti_messages
     from vlm_seg_ros.models.preprocessing import IMAGENET_DEFAULT, SamPreprocessing
-    from vlm_seg_ros.nodes.parameters import to_config
     from vlm_seg_ros.outputs import label_image
+    from vlm_seg_ros.runtime.config import to_config
 
     kitti = kitti_messages(kitti_dir, '000000')
     config, extrinsic = to_config({'camera.rectified': True,

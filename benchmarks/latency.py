@@ -63,7 +63,7 @@ from vlm_seg_ros.datasets.kitti_messages import kitti_messages
 from vlm_seg_ros.datasets.synthetic import SpinningLidar, scan
 from vlm_seg_ros.msg import SceneGraph
 from vlm_seg_ros.nodes.health import DROP_REASONS, WINDOW
-from vlm_seg_ros.nodes.parameters import DEFAULT_LIDAR_TO_CAMERA, lidar_to_camera
+from vlm_seg_ros.runtime.config import DEFAULT_LIDAR_TO_CAMERA, lidar_to_camera
 
 NAMESPACE = '/latency_bench'
 # The shared data folder beside this repository (the tests' default too).

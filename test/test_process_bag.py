@@ -116,7 +116,7 @@ def test_a_broken_message_drops_its_frame_and_nothing_else(tmp_path: Path, capsy
     output = tmp_path / 'out'
     assert process_bag([str(source), str(output), '--quiet', '--no-models']) == 0
     captured = capsys.readouterr()
-    assert '3 synchronised frames from 10 messages, 2 processed, dropped 1 invalid_input' in (
+    assert '3 synchronised frames from 10 messages, 2 processed, dropped 1 invalid_points' in (
         captured.out)
     assert 'warning: dropped a frame' in captured.err
     counts, graphs = read_outputs(output)

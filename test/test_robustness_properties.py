@@ -47,8 +47,8 @@ from vlm_seg_ros.core.tracking import MAX_STAMP
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.nodes.frames import FrameInputs, decode_frame
-from vlm_seg_ros.nodes.parameters import DEFAULT_LIDAR_TO_CAMERA, PerceptionConfig, to_config
 from vlm_seg_ros.process_bag import StaticTransforms
+from vlm_seg_ros.runtime.config import DEFAULT_LIDAR_TO_CAMERA, PerceptionConfig, to_config
 
 # numpy warns about the NaN and infinite values these tests feed in on purpose; the pipeline
 # drops them (crop, projection), and the assertions check the results are finite.

@@ -27,8 +27,8 @@ import yaml
 from vlm_seg_ros import bringup
 from vlm_seg_ros.datasets.demo_bag import write_demo_bag
 from vlm_seg_ros.errors import InvalidInputError
-from vlm_seg_ros.nodes import parameters
 from vlm_seg_ros.process_bag import main as process_bag
+from vlm_seg_ros.runtime import config as parameters
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*(REPO / 'vlm_seg_ros').rglob('*.py'), *(REPO / 'launch').rglob('*.py')])

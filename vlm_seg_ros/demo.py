@@ -50,8 +50,8 @@ from vlm_seg_ros.datasets.demo_scene import DemoScene, demo_scene, match_truth
 from vlm_seg_ros.errors import VlmSegError
 from vlm_seg_ros.models.loading import ModelConfig, resolve, select_device
 from vlm_seg_ros.msg import SceneGraph, SceneObject
-from vlm_seg_ros.nodes import parameters
 from vlm_seg_ros.outputs import scene_graph_json
+from vlm_seg_ros.runtime.config import read_values, to_config
 
 NAMESPACE = '/vlm_seg_ros_demo'
 LIDAR_FRAME = 'demo_lidar'
@@ -319,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                         '-p models.describer:=/path/to/checkpoint (repeatable)')
     args = parser.parse_args(argv)
     try:
-        values = parameters.read_values(None, args.overrides)
-        config, _ = parameters.to_config({**DEMO_PARAMETERS, **values})
+        values = read_values(None, args.overrides)
+        config, _ = to_config({**DEMO_PARAMETERS, **values})
     except VlmSegError as exc:
         print(f'demo: {exc}', file=sys.stderr)
         return 2

@@ -211,9 +211,12 @@ def convert(folder: str | Path, output: str | Path, *, frames: list[str] | None 
                                                        camera_in_lidar, tf_stamp)], tf_stamp)
                 previous = pose
             cloud, image, info = messages.stamped(_time(stamp))
-            bag.write(POINTS_TOPIC, cloud, stamp)
+            # The camera's messages first, as a LiDAR driver publishes a scan at the end of its
+            # sweep: frames 2 s apart find the camera silent for longer than
+            # sync.camera_timeout, and a scan that comes before its image then goes alone.
             bag.write(IMAGE_TOPIC, image, stamp)
             bag.write(CAMERA_INFO_TOPIC, info, stamp)
+            bag.write(POINTS_TOPIC, cloud, stamp)
             if labels.is_dir():
                 label_file = labels / f'{frame}.txt'
                 objects = kitti.read_labels(label_file) if label_file.is_file() else []

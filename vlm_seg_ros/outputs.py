@@ -7,7 +7,6 @@ Message building only: no publishing, no node. Every 3D output is in the frame o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 import json
 import math
 from typing import Any
@@ -27,45 +26,14 @@ from vlm_seg_ros.conversions import (
     xyz_to_pointcloud2,
 )
 from vlm_seg_ros.core.boxes import OrientedBox
-from vlm_seg_ros.core.config import check_ranges, tunable
 from vlm_seg_ros.core.render import DRAWN_PREDICATES, colour_of, colours_of
 from vlm_seg_ros.core.scene import SceneFrame
 from vlm_seg_ros.msg import SceneGraph, SceneObject, SceneRelation
+from vlm_seg_ros.runtime.config import OutputConfig
 
 # Fields of ~/objects/cloud, in this order (RViz colours by `rgb`, or by `instance`).
 OBJECT_CLOUD_DTYPE = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('rgb', '<f4'),
                                ('instance', '<u4'), ('label', '<u2')])
-
-
-@dataclass(frozen=True, kw_only=True)
-class OutputConfig:
-    """Which outputs the node builds (each costs time on every frame)."""
-
-    object_points: bool = tunable(
-        True, "fill SceneObject.points (each object's own cloud) in ~/scene_graph")
-    scene_graph_json: bool = tunable(True, 'publish ~/scene_graph/json (the graph as JSON)')
-    object_cloud: bool = tunable(
-        True, 'publish ~/objects/cloud (object points coloured per id, for RViz)')
-    obstacles: bool = tunable(
-        True, 'publish ~/obstacles (non-ground points in range, for costmaps)')
-    markers: bool = tunable(True, 'publish ~/markers (boxes, ids, relations, for RViz)')
-    labels: bool = tunable(True, 'publish ~/labels (mono16 instance ids; needs the camera)')
-    overlay: bool = tunable(True, 'publish ~/overlay (annotated camera image; needs the camera)')
-    overlay_max_width: int = tunable(
-        1280, 'largest width, pixels, of ~/overlay: a wider camera image is drawn downscaled '
-        '(aspect kept), so a 4K camera costs the LiDAR path about what a 720p one does; 0: '
-        "the camera's size", minimum=0, maximum=65536)
-    description_period: float = tunable(
-        1.0, 'seconds between ~/description messages (0: every frame)', minimum=0.0,
-        maximum=3600.0)
-    marker_lifetime: float = tunable(
-        2.0, 'seconds RViz keeps a marker that is not refreshed (boxes vanish when the node '
-        'stops publishing, e.g. the LiDAR drops out); 0: until deleted', minimum=0.0,
-        maximum=3600.0)
-
-    def __post_init__(self) -> None:
-        """Check every tunable's type and range."""
-        check_ranges(self)
 
 
 def to_time(seconds: float) -> Time:

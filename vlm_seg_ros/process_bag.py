@@ -1,12 +1,14 @@
-r"""``process-bag``: the perception pipeline on every synchronised frame of a recorded bag.
+r"""``process-bag``: the perception pipeline on every scan of a recorded bag.
 
-Reads a rosbag2 (MCAP or SQLite 3) with ``rosbags``, runs perception_node's pipeline on every
-frame the synchroniser forms (no frame is skipped for being late, unlike live mode, and the
-models run synchronously on each frame: the output is the same on every run), and writes a
-new bag: every message of the input, plus the node's outputs under ``--namespace`` (default
-``/perception``, the node's own topic names): ``scene_graph``, ``scene_graph/json``,
-``objects/cloud``, ``obstacles``, ``markers``, ``labels``, ``overlay``, ``description``, each
-logged at the time of the message that completed its frame::
+Reads a rosbag2 (MCAP or SQLite 3) with ``rosbags`` and runs every scan through the frame
+runner the node uses (``runtime.frames.FrameRunner``), with its camera messages when the
+node's synchroniser pairs them (``core.sync.ScanSynchronizer``, on the bag's log time), else
+alone. No frame is skipped for being late, unlike live mode, and the models run synchronously
+on each frame: the output is the same on every run. It writes a new bag: every message of the
+input, plus the node's outputs under ``--namespace`` (default ``/perception``, the node's own
+topic names): ``scene_graph``, ``scene_graph/json``, ``objects/cloud``, ``obstacles``,
+``markers``, ``labels``, ``overlay``, ``description``, each logged at the time of the message
+that completed its frame::
 
     process-bag recording/ annotated/ --params-file config/perception.yaml \
         -p segmentation.max_range:=40.0 --points /ouster/points --image /camera/image_raw \
@@ -25,6 +27,7 @@ import argparse
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+import math
 from pathlib import Path
 import sys
 import time
@@ -36,14 +39,19 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from tqdm import tqdm
 
 from vlm_seg_ros.bags import TF_STATIC_TOPIC, BagReader, BagWriter, TransformTree, to_ros
-from vlm_seg_ros.core.scene import ScenePipeline
-from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer
+from vlm_seg_ros.core.sync import ScanFrame
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError, VlmSegError
 from vlm_seg_ros.models.engine import SemanticEngine
-from vlm_seg_ros.nodes import parameters
-from vlm_seg_ros.nodes.frames import decode_frame, process_frame
+from vlm_seg_ros.nodes.frames import (
+    DroppedFrameError,
+    decode_or_scan_alone,
+    headers,
+    scan_synchronizer,
+)
 from vlm_seg_ros.outputs import OutputBuilder
+from vlm_seg_ros.runtime.config import read_values, to_config
+from vlm_seg_ros.runtime.frames import FrameRunner
 
 POINTS_TYPE = 'sensor_msgs/msg/PointCloud2'
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
@@ -164,12 +172,12 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                 topics: tuple[str | None, str | None, str | None] = (None, None, None),
                 storage: str, overwrite: bool, namespace: str, models: bool,
                 log: Callable[[str], None], progress: bool = True) -> Summary:
-    """Run the pipeline on every synchronised frame of ``source``; write ``output``.
+    """Run every scan of ``source`` through the frame runner; write ``output``.
 
     Args:
         source: the input bag (folder, or one ``.mcap`` file).
         output: the bag to write (must not exist unless ``overwrite``).
-        values: perception_node parameter values by name (``parameters.read_values``).
+        values: perception_node parameter values by name (``runtime.config.read_values``).
         topics: the points, image and camera_info topics; None: the bag's only one of its
             type (see ``choose_topics``).
         storage: ``'mcap'`` or ``'sqlite3'``.
@@ -189,7 +197,7 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
         msg = (f'the output {output} is the input bag {source} or holds it; write the '
                'annotated bag somewhere else')
         raise InvalidInputError(msg)
-    config, static_extrinsic = parameters.to_config(values)
+    config, static_extrinsic = to_config(values)
     if not models:
         config = replace(config, models=replace(config.models, segmenter='', describer=''))
     summary = Summary()
@@ -208,10 +216,7 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
         if first_static is not None:  # latched: known from the start, as a listener gets it
             bag.add_transforms(tree, first_static)
         extrinsics = StaticTransforms(tree)
-        sync: ApproximateTimeSynchronizer[Any] = ApproximateTimeSynchronizer(
-            len(inputs), slop=config.sync.slop, queue_size=config.sync.queue_size,
-            offsets=[config.sync.lidar_offset] + [config.sync.camera_offset] * (len(inputs) - 1))
-        scene = ScenePipeline(config)
+        sync = scan_synchronizer(config.sync, camera_inputs=len(inputs) - 1)
         builder = OutputBuilder(config.outputs)
         warned: set[str] = set()
 
@@ -221,14 +226,44 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                 warned.add(key)
                 log(f'warning: {text} (further ones are counted, not shown)')
 
+        def dropped(reason: str, text: str) -> None:
+            summary.dropped[reason] += 1
+            warn(f'dropped {text}')
+
         engine = SemanticEngine(config.models, config, inline=True,
                                 log=lambda level, text: log(f'{level}: {text}'))
         engine.start(wait=True)
+        runner = FrameRunner(config, engine, notify=lambda event, text: log(f'info: {text}'))
         summary.models = {role: status for role, status in engine.status().items()
                           if status.startswith('loaded')}
+
+        def process(frame: ScanFrame[Any], out: BagWriter, log_time: int) -> None:
+            summary.frames += 1
+            started = time.perf_counter()
+            messages = (frame.scan, *(frame.camera or ()))
+            try:
+                decoded = decode_or_scan_alone(messages, config, extrinsics, static_extrinsic,
+                                               warn=warn, dropped=dropped)
+            except DroppedFrameError as exc:
+                dropped(exc.reason, f'a frame: {exc}')
+                return
+            if decoded is None:
+                summary.dropped['no_transform'] += 1
+                return
+            result = runner.run(decoded, render_overlay=True)
+            for name, output_message in builder.build(result, *headers(decoded),
+                                                      wanted=lambda _: True):
+                out.write(f'{namespace}/{name}', output_message, log_time)
+                summary.written += 1
+            runner.observe(result, decoded)
+            summary.seconds.append(time.perf_counter() - started)
+            summary.objects.append(len(result.objects))
+            summary.processed += 1
+
         with BagWriter(output, storage=storage, overwrite=overwrite) as out:
             bar = tqdm(total=bag.count(), unit='msg', desc='process-bag', disable=not progress,
                        mininterval=0.5, file=sys.stderr)
+            log_time, expecting = 0, False
             for message in bag.messages():
                 out.copy(message)
                 summary.messages += 1
@@ -248,34 +283,23 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                     summary.dropped['undecodable_message'] += 1
                     warn(f'undecodable message on {message.topic}: {exc}')
                     continue
-                stamp = ros.header.stamp
-                frame = sync.add(index, stamp.sec * 1_000_000_000 + stamp.nanosec, ros)
-                if frame is None:
-                    continue
-                summary.frames += 1
-                started = time.perf_counter()
-                try:
-                    decoded = decode_frame(frame, config, extrinsics, static_extrinsic,
-                                           warn=warn)
-                except InvalidInputError as exc:
-                    summary.dropped['invalid_input'] += 1
-                    warn(f'dropped a frame: {exc}')
-                    continue
-                if decoded is None:
-                    summary.dropped['no_transform'] += 1
-                    continue
-                result = process_frame(scene, engine, decoded, render_overlay=True,
-                                       overlay_max_width=config.outputs.overlay_max_width)
-                for name, output_message in builder.build(result, decoded.header,
-                                                          decoded.image_header,
-                                                          wanted=lambda _: True):
-                    out.write(f'{namespace}/{name}', output_message, message.timestamp)
-                    summary.written += 1
-                if decoded.camera is not None:
-                    engine.observe(result, decoded.camera.image)
-                summary.seconds.append(time.perf_counter() - started)
-                summary.objects.append(len(result.objects))
-                summary.processed += 1
+                # The bag's log time is the synchroniser's clock: a scan waits for its camera
+                # as long as it would have live, then goes alone.
+                log_time, now = message.timestamp, message.timestamp / 1e9
+                if not expecting:  # the bag has camera topics: expect them from its start
+                    sync.start(now)
+                    expecting = True
+                stamp = ros.header.stamp.sec * 1_000_000_000 + ros.header.stamp.nanosec
+                frames = sync.poll(now)
+                if index == 0:
+                    runner.scan_arrived(stamp)
+                    frames += sync.add_scan(stamp, ros, now)
+                else:
+                    frames += sync.add_camera(index, stamp, ros, now)
+                for frame in frames:
+                    process(frame, out, log_time)
+            for frame in sync.poll(math.inf):  # the scans still waiting at the bag's end
+                process(frame, out, log_time)
             bar.close()
         engine.stop()
     summary.written += summary.messages
@@ -312,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         tqdm.write(text, file=sys.stderr)
 
     try:
-        values = parameters.read_values(args.params_file, args.overrides)
+        values = read_values(args.params_file, args.overrides)
         if args.no_camera:
             values['camera.enabled'] = False
         summary = process_bag(args.input, args.output, values=values,

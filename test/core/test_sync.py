@@ -230,6 +230,13 @@ def test_with_the_camera_down_every_scan_leaves_at_once() -> None:
         ('scan@100', None), ('scan@200', None)]  # down for 2 s: no waiting, oldest first
     assert why(frames) == [CameraMissing.NOT_MATCHED, CameraMissing.CAMERA_DOWN]
     assert sync.counters.missing[CameraMissing.CAMERA_DOWN] == 3
+    # Started (a node activating, a bag with camera topics), a camera not heard from yet has
+    # camera_timeout to send: scans wait for it meanwhile.
+    started = scan_sync()
+    started.start(now=10.0)
+    assert started.add_scan(0, 'scan@0', now=10.5) == [] and started.silent_inputs(10.5) == []
+    assert why(started.poll(now=10.61)) == [CameraMissing.CAMERA_LATE]
+    assert why(started.add_scan(100 * MS, 'scan@100', now=11.1)) == [CameraMissing.CAMERA_DOWN]
     # Without camera inputs there is nothing to miss.
     lidar_only = ScanSynchronizer(0, slop=0.03, wait=0.1)
     assert why(lidar_only.add_scan(0, 'scan', now=0.0)) == [None]

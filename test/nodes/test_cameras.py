@@ -17,7 +17,7 @@ import pytest
 from vlm_seg_ros.conversions import pointcloud2_to_xyz
 from vlm_seg_ros.datasets.kitti_messages import kitti_messages
 from vlm_seg_ros.msg import SceneGraph
-from vlm_seg_ros.nodes.parameters import to_config
+from vlm_seg_ros.runtime.config import to_config
 
 PEER = Path(__file__).resolve().parents[1] / 'resource' / 'camera_peer.py'
 NODE = str(Path(get_package_prefix('vlm_seg_ros')) / 'lib' / 'vlm_seg_ros' / 'perception_node')

@@ -185,6 +185,19 @@ class ScenePipeline:
         self.geometry = GeometryPipeline(self.config.geometry)
         self._evidence: dict[tuple[int, str, int], int] = {}
 
+    def reconfigure(self, config: SceneConfig) -> None:
+        """Use new ``masks.*``, ``labels.*`` and ``prompts.*`` from the next frame on.
+
+        Raises:
+            InvalidInputError: if the geometry or camera settings differ: those need a new
+                pipeline (new tracks).
+
+        """
+        if config.geometry != self.config.geometry or config.camera != self.config.camera:
+            msg = 'segmentation, tracking, relations and camera changes need a new ScenePipeline'
+            raise InvalidInputError(msg)
+        self.config = config
+
     def reset(self) -> None:
         """Forget every track and relation (e.g. when time jumps back)."""
         self.geometry.tracker.reset()

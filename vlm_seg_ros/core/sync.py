@@ -284,6 +284,15 @@ class ScanSynchronizer(Generic[Item]):
         self._newest = [-2**63] * self._inputs
         self._last = None
 
+    def start(self, now: float) -> None:
+        """Expect the camera from ``now``: its inputs get ``camera_timeout`` s to send.
+
+        Without it, a camera input that never sent anything is down from the first scan (a
+        robot without a running camera driver); with it (a node that just started, a bag
+        that has camera topics), scans wait for their camera as usual meanwhile.
+        """
+        self._camera_seen = [now if seen is None else seen for seen in self._camera_seen]
+
     def camera_down(self, now: float) -> bool:
         """Return whether a camera input sent nothing for ``camera_timeout`` s (or ever).
 

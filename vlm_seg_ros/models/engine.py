@@ -245,6 +245,13 @@ class SemanticEngine:
             threading.Thread(target=self._load, args=(slot,), name='vlm_seg_sam3_loader',
                              daemon=True).start()
 
+    def reconfigure(self, scene: SceneConfig) -> None:
+        """Use new ``masks.*``, ``labels.*`` and ``prompts.*`` from the next frame on."""
+        previous, self.scene = self.scene, scene
+        self.policy.config = scene.labels
+        if scene.prompts != previous.prompts:  # else keep those set on ~/prompts/text
+            self.set_prompts(scene.prompts.text)
+
     def add_point_prompt(self, u: float, v: float) -> None:
         """Segment what is at pixel ``(u, v)`` in the next image (e.g. an RViz click)."""
         self._points.append((float(u), float(v)))

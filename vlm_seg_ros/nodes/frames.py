@@ -1,17 +1,18 @@
-"""From synchronised messages to the core's inputs, and why a silent node is silent.
+"""From synchronised messages to the runtime's inputs, and why a silent node is silent.
 
-``decode_frame`` converts one synchronised (points[, image, camera_info]) tuple and looks up
-its transforms; ``process_frame`` runs it through the pipeline (the node and ``process-bag``
-both use them); ``SilenceReport`` tells the user, every few seconds while no frame comes out,
-which input is missing and the likely cause (no publisher, a QoS mismatch, stamps too far
-apart for the sync, frames dropped for a reason).
+``decode_frame`` converts one synchronised (points[, image, camera_info]) tuple into
+``runtime.frames.FrameInputs`` and looks up its transforms; ``decode_or_scan_alone`` adds the
+rule that a bad image or CameraInfo costs the frame its camera part, not its scan (the node
+and ``process-bag`` both use it); ``headers`` gives the outputs' headers back.
+``SilenceReport`` tells the user, every few seconds while no frame comes out, which input is
+missing and the likely cause (no publisher, a QoS mismatch, stamps too far apart for the sync,
+frames dropped for a reason).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from builtin_interfaces.msg import Time
@@ -30,13 +31,16 @@ from vlm_seg_ros.conversions import (
     pointcloud2_to_array,
     pointcloud2_to_xyz,
 )
-from vlm_seg_ros.core.scene import CameraView, SceneFrame, ScenePipeline
+from vlm_seg_ros.core.scene import CameraView
 from vlm_seg_ros.core.sync import ScanSynchronizer, SyncConfig, SyncCounters
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError
-from vlm_seg_ros.models.engine import SemanticEngine
-from vlm_seg_ros.nodes.parameters import PerceptionConfig
 from vlm_seg_ros.outputs import stamp_seconds
+from vlm_seg_ros.runtime.config import PerceptionConfig
+from vlm_seg_ros.runtime.frames import NS, FrameInputs
+
+# Drop reasons of a frame's camera part: its scan is still processed.
+CAMERA_REASONS = frozenset({'invalid_image', 'invalid_camera_info', 'image_size_mismatch'})
 
 
 class TransformSource(Protocol):
@@ -49,30 +53,6 @@ class TransformSource(Protocol):
     def lookup(self, target_frame: str, target_stamp: Time, source_frame: str,
                source_stamp: Time, *, fixed_frame: str, timeout: float) -> RigidTransform:
         """Return the transform of points from ``source_frame`` into ``target_frame``."""
-
-
-@dataclass(frozen=True, eq=False)
-class FrameInputs:
-    """One synchronised frame, decoded.
-
-    Attributes:
-        points: (N, 3) float32, metres, in the LiDAR frame.
-        intensity: (N,) float32 when the ground reflection filter wants it, else None.
-        stamp: the scan's stamp, seconds.
-        header: the outputs' header: the scan's stamp, the target frame.
-        image_header: the image's header, None without a camera.
-        lidar_to_target: LiDAR frame -> target frame at the scan's stamp.
-        camera: the camera side, None without a camera.
-
-    """
-
-    points: npt.NDArray[np.float32]
-    intensity: npt.NDArray[np.float32] | None
-    stamp: float
-    header: Header
-    image_header: Header | None
-    lidar_to_target: RigidTransform
-    camera: CameraView | None
 
 
 def _intensity(cloud: PointCloud2) -> npt.NDArray[np.float32]:
@@ -142,7 +122,8 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
         warn(f'dropped a frame: {exc}; target_frame "" publishes in the point cloud\'s frame')
         return None
     camera = None
-    image_header = None
+    image_stamp: int | None = None
+    image_frame = ''
     if len(messages) == 3:
         image: Image | CompressedImage = messages[1]
         info: CameraInfo = messages[2]
@@ -176,26 +157,50 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
                 warn(f'{exc}; using the lidar_to_camera parameter instead')
             to_camera = static_extrinsic
         camera = CameraView(rgb, model, to_camera)
-        image_header = image.header
-    return FrameInputs(points, intensity, stamp_seconds(stamp),
-                       Header(stamp=stamp, frame_id=target), image_header, to_target, camera)
+        image_stamp, image_frame = _ns(image.header.stamp), image.header.frame_id
+    return FrameInputs(points, intensity, _ns(stamp), target, to_target, camera, image_stamp,
+                       image_frame)
 
 
-def process_frame(scene: ScenePipeline, engine: SemanticEngine, inputs: FrameInputs, *,
-                  render_overlay: bool, overlay_max_width: int) -> SceneFrame:
-    """Run one decoded frame through the pipeline, with the models' results so far.
+def decode_or_scan_alone(messages: Sequence[Any], config: PerceptionConfig,
+                         extrinsics: TransformSource, static_extrinsic: RigidTransform, *,
+                         warn: Callable[[str], None], dropped: Callable[[str, str], None],
+                         tf_failed: Callable[[str], None] | None = None
+                         ) -> FrameInputs | None:
+    """``decode_frame``, where a bad camera part costs the frame only its camera part.
 
-    The models' finished work is attached to the tracks first (labels, masks, captions, the
-    scene description); the caller publishes the frame, then hands it to
-    ``engine.observe`` for the models' next work.
+    A bad image or CameraInfo (``CAMERA_REASONS``) is reported as ``dropped(reason, text)``
+    and the scan is decoded alone; None (after ``warn``) without a transform.
+
+    Raises:
+        DroppedFrameError: for a bad scan (``invalid_points``).
+
     """
-    engine.apply(scene.geometry.tracker.tracks, inputs.stamp)
-    frame = scene.process(
-        inputs.points, inputs.stamp, lidar_to_target=inputs.lidar_to_target,
-        camera=inputs.camera, intensity=inputs.intensity, render_overlay=render_overlay,
-        overlay_max_width=overlay_max_width,
-        masks=engine.masks, captions=engine.captions())
-    return engine.finish(frame)
+    try:
+        return decode_frame(messages, config, extrinsics, static_extrinsic, warn=warn,
+                            tf_failed=tf_failed)
+    except DroppedFrameError as exc:
+        if exc.reason not in CAMERA_REASONS:
+            raise
+        dropped(exc.reason, f'the camera part of a frame: {exc}; its scan is processed alone')
+    return decode_frame(messages[:1], config, extrinsics, static_extrinsic, warn=warn,
+                        tf_failed=tf_failed)
+
+
+def headers(inputs: FrameInputs) -> tuple[Header, Header | None]:
+    """Return the outputs' header (scan stamp, output frame) and the image's (or None)."""
+    header = Header(stamp=_time(inputs.stamp_ns), frame_id=inputs.frame_id)
+    if inputs.image_stamp_ns is None:
+        return header, None
+    return header, Header(stamp=_time(inputs.image_stamp_ns), frame_id=inputs.image_frame_id)
+
+
+def _ns(stamp: Time) -> int:
+    return int(stamp.sec) * NS + int(stamp.nanosec)
+
+
+def _time(stamp_ns: int) -> Time:
+    return Time(sec=stamp_ns // NS, nanosec=stamp_ns % NS)
 
 
 class SilenceReport:

@@ -28,7 +28,6 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
-import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock
@@ -38,8 +37,6 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, RegionOfInterest
 from std_msgs.msg import Header, String
 
-from vlm_seg_ros.core.projection import project_points
-from vlm_seg_ros.core.scene import ScenePipeline
 from vlm_seg_ros.core.sync import ScanFrame
 from vlm_seg_ros.core.worker import LatestOnlyWorker
 from vlm_seg_ros.errors import InvalidInputError
@@ -48,27 +45,24 @@ from vlm_seg_ros.nodes import guarded, parameters, run
 from vlm_seg_ros.nodes.extrinsics import Extrinsics
 from vlm_seg_ros.nodes.frames import (
     DroppedFrameError,
-    FrameInputs,
     SilenceReport,
-    decode_frame,
-    process_frame,
+    decode_or_scan_alone,
+    headers,
     scan_synchronizer,
 )
 from vlm_seg_ros.nodes.health import Health, LogThrottle
 from vlm_seg_ros.nodes.publishers import Publishers
 from vlm_seg_ros.nodes.qos import QOS_CHECK_PERIOD, SensorSubscription
 from vlm_seg_ros.outputs import to_time
+from vlm_seg_ros.runtime.config import to_config
+from vlm_seg_ros.runtime.frames import Event, FrameInputs, FrameRunner, PointPrompt
 from vlm_seg_ros.srv import Ask
 
 NODE_NAME = 'perception'
 INPUTS = ('points', 'image', 'camera_info')
-# Scan stamps further back than this are time going back (a looping bag), not reordering.
-TIME_JUMP_NS = 1_000_000_000
 # Seconds between checks for scans whose wait for the camera ran out (the wait is
 # sync.slop + sync.camera_margin, 0.11 s by default).
 SYNC_POLL_PERIOD = 0.01
-# Drop reasons of a frame's camera part: its scan is still processed.
-CAMERA_REASONS = frozenset({'invalid_image', 'invalid_camera_info', 'image_size_mismatch'})
 
 
 class PerceptionNode(LifecycleNode):
@@ -86,6 +80,8 @@ class PerceptionNode(LifecycleNode):
             'parameters', self._check_parameters, self._on_callback_error,
             lambda changes: SetParametersResult(
                 successful=False, reason='checking the parameters failed (see the log)')))
+        self.add_post_set_parameters_callback(guarded(
+            'parameters applied', self._apply_parameters, self._on_callback_error))
         if self.get_parameter('autostart').value:
             self.trigger_configure()
             if self._configured:
@@ -100,7 +96,6 @@ class PerceptionNode(LifecycleNode):
             self.get_logger().error(f'cannot configure: {exc}')
             return TransitionCallbackReturn.FAILURE
         config = self.config
-        self.scene = ScenePipeline(config)
         self.publishers_ = Publishers(self, config.outputs)
         names = INPUTS if config.camera.enabled else INPUTS[:1]
         self.sync = scan_synchronizer(config.sync, camera_inputs=len(names) - 1)
@@ -124,7 +119,7 @@ class PerceptionNode(LifecycleNode):
             self._process, on_error=self._on_error, name='perception_frames')
         self.engine = SemanticEngine(config.models, config, log=self._log)
         self.engine.start()
-        self._clicks: list[PointStamped] = []
+        self.runner = FrameRunner(config, self.engine, notify=self._on_event)
         side = MutuallyExclusiveCallbackGroup()  # questions take seconds: not on the frame path
         self.ask_service = self.create_service(
             Ask, '~/ask', guarded('~/ask', self._on_ask, self._on_callback_error,
@@ -134,7 +129,7 @@ class PerceptionNode(LifecycleNode):
             self.create_subscription(String, '~/prompts/text', guarded(
                 '~/prompts/text', lambda msg: self.engine.set_prompts(msg.data), error), 10),
             self.create_subscription(PointStamped, '~/prompts/point', guarded(
-                '~/prompts/point', self._clicks.append, error), 10),
+                '~/prompts/point', self._on_point_prompt, error), 10),
             self.create_subscription(RegionOfInterest, '~/prompts/box', guarded(
                 '~/prompts/box', lambda r: self.engine.add_box_prompt(
                     (r.x_offset, r.y_offset, r.width, r.height)), error), 10)]
@@ -152,10 +147,6 @@ class PerceptionNode(LifecycleNode):
             config.diagnostics_period or 1.0,
             guarded('diagnostics timer', self._publish_diagnostics, error), clock=steady,
             autostart=config.diagnostics_period > 0)
-        self._last_stamp: float | None = None
-        self._last_scan: int | None = None  # stamp of the latest scan received, ns
-        self._expire_before: float | None = None  # a scan after a dropout: tracks expire
-        self._activated = time.monotonic()
         self._camera_down = False
         extrinsic = ('TF (tf2_ros), else the lidar_to_camera parameter'
                      if self.extrinsics.has_tf else 'the lidar_to_camera parameter')
@@ -169,7 +160,7 @@ class PerceptionNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start processing frames."""
         result = super().on_activate(state)
-        self._activated = time.monotonic()  # the camera gets its timeout again
+        self.sync.start(time.monotonic())  # the camera gets its timeout to send
         self._active = True
         self.get_logger().info(f'active: publishing {self.get_fully_qualified_name()}/*')
         return result
@@ -219,11 +210,14 @@ class PerceptionNode(LifecycleNode):
         self.silence.received(index, msg.header.stamp)
         self.health.received(index)
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        if not self._stamp_ok(index, stamp):
+        problem = self.runner.check_stamp(stamp, self.get_clock().now().nanoseconds,
+                                          self.subs[index].topic_name)
+        if problem is not None:
+            self._drop(problem.reason, problem.text)
             return
         now = time.monotonic()
         if index == 0:
-            self._check_dropout(stamp)
+            self.runner.scan_arrived(stamp)
             self._camera_silent(now)
             frames = self.sync.add_scan(stamp, msg, now)
         else:
@@ -241,48 +235,14 @@ class PerceptionNode(LifecycleNode):
             if not self.worker.submit((frame.scan, *(frame.camera or ()))):
                 self.health.drop('replaced_by_newer_frame')
 
-    def _stamp_ok(self, index: int, stamp_ns: int) -> bool:
-        """Drop (and count) a message stamped too far from the node's clock."""
-        now = self.get_clock().now().nanoseconds
-        if now == 0:  # use_sim_time before the first /clock message: nothing to compare with
-            return True
-        sync = self.config.sync
-        ahead = (stamp_ns - now) / 1e9
-        topic = self.subs[index].topic_name
-        if sync.max_stamp_age and -ahead > sync.max_stamp_age:
-            self._drop('stamp_too_old', f'a message: {topic} is stamped {-ahead:.1f} s before '
-                       f"the node's clock (sync.max_stamp_age {sync.max_stamp_age:g} s): an unset "
-                       'stamp, or a bag played without --clock and use_sim_time:=true?')
-            return False
-        if sync.max_stamp_lead and ahead > sync.max_stamp_lead:
-            self._drop('stamp_in_future', f'a message: {topic} is stamped {ahead:.1f} s after '
-                       f"the node's clock (sync.max_stamp_lead {sync.max_stamp_lead:g} s): are "
-                       'the clocks of the sensor and this computer synchronised (chrony, PTP)?')
-            return False
-        return True
-
-    def _check_dropout(self, stamp_ns: int) -> None:
-        """Note a scan that comes after more than ``tracking.max_age`` s without any.
-
-        About scans as they arrive, whatever the camera does; an out-of-order scan (older than
-        the newest, by less than a time jump) changes nothing.
-        """
-        last = self._last_scan
-        if last is not None and 0 < last - stamp_ns <= TIME_JUMP_NS:
-            return
-        self._last_scan = stamp_ns
-        if last is not None and (stamp_ns - last) / 1e9 > self.config.tracking.max_age:
-            self._expire_before = stamp_ns / 1e9
-
     def _camera_silent(self, now: float) -> None:
         """Log when the camera goes down (an input silent for ``sync.camera_timeout``) or back.
 
         Scans never wait for a camera that is down (``ScanSynchronizer.camera_down``, which
-        decides); the log says so once ``camera_timeout`` s passed since activation.
+        decides; from activation the camera has ``camera_timeout`` s to send).
         """
         timeout = self.config.sync.camera_timeout
-        silent = [self.subs[index].topic_name for index in self.sync.silent_inputs(now)] \
-            if now - self._activated > timeout else []
+        silent = [self.subs[index].topic_name for index in self.sync.silent_inputs(now)]
         down = bool(silent) and timeout > 0
         if down != self._camera_down:
             self._camera_down = down
@@ -300,49 +260,24 @@ class PerceptionNode(LifecycleNode):
     def _process(self, messages: tuple[object, ...]) -> None:
         started = time.perf_counter()
         try:
-            inputs = self._decode(messages)
+            inputs = decode_or_scan_alone(
+                messages, self.config, self.extrinsics, self.static_extrinsic,
+                warn=lambda text: self._throttle('transform', text), dropped=self._drop,
+                tf_failed=self.health.tf_failed)
         except DroppedFrameError as exc:
-            if exc.reason not in CAMERA_REASONS:
-                self._drop(exc.reason, f'a frame: {exc}')
-                return
-            # A bad image or CameraInfo costs the frame its camera part, not its scan.
-            self._drop(exc.reason, f'the camera part of a frame: {exc}; its scan is processed '
-                       'alone')
-            inputs = self._decode(messages[:1])  # the scan decoded before the camera part
+            self._drop(exc.reason, f'a frame: {exc}')
+            return
         if inputs is None:
             self.health.drop('no_transform')
             return
         self._run(inputs, time.perf_counter() - started)
 
-    def _decode(self, messages: tuple[object, ...]) -> FrameInputs | None:
-        return decode_frame(messages, self.config, self.extrinsics, self.static_extrinsic,
-                            warn=lambda text: self._throttle('transform', text),
-                            tf_failed=self.health.tf_failed)
-
     def _run(self, inputs: FrameInputs, decode: float) -> None:
-        engine = self.engine
-        if self._last_stamp is not None and inputs.stamp < self._last_stamp:
-            self._log('info', f'time went back from {self._last_stamp:.3f} s to '
-                      f'{inputs.stamp:.3f} s (a looping bag, a simulator reset): tracks restart')
-            self.scene.reset()
-            engine.reset()
-            self.health.time_reset()
-        if self._expire_before is not None and inputs.stamp >= self._expire_before:
-            # No scan came for longer than tracking.max_age (a LiDAR dropout): what the tracks
-            # say is stale, so they expire; objects seen again are new objects.
-            self._expire_before = None
-            self._log('info', 'no scan for more than tracking.max_age '
-                      f'({self.config.tracking.max_age:g} s): every track expired')
-            self.scene.reset()
-            engine.reset()
-        self._last_stamp = inputs.stamp
         started = time.perf_counter()
-        frame = process_frame(self.scene, engine, inputs,
-                              render_overlay=self.publishers_.wanted('overlay'),
-                              overlay_max_width=self.config.outputs.overlay_max_width)
+        frame = self.runner.run(inputs, render_overlay=self.publishers_.wanted('overlay'))
         processed = time.perf_counter()
         if self._active:
-            self.publishers_.publish(frame, inputs.header, inputs.image_header)
+            self.publishers_.publish(frame, *headers(inputs))
             self.silence.processed()
             published = time.perf_counter()
             stages = {**frame.timings, 'decode': decode, 'publish': published - processed,
@@ -352,32 +287,20 @@ class PerceptionNode(LifecycleNode):
                 stages['age'] = now / 1e9 - inputs.stamp
             self.health.frame_published(stages, lidar_only=inputs.camera is None
                                         and self.config.camera.enabled)
-        if inputs.camera is not None:
-            self._project_clicks(inputs)
-            engine.observe(frame, inputs.camera.image)
+        self.runner.observe(frame, inputs)
 
-    def _project_clicks(self, inputs: FrameInputs) -> None:
-        """Turn RViz clicks (in the graph's frame) into point prompts on this image."""
-        clicks, self._clicks[:] = list(self._clicks), []
-        camera = inputs.camera
-        assert camera is not None
-        frame = inputs.header.frame_id
-        for click in clicks:
-            if click.header.frame_id != frame:
-                self._throttle('point_prompt', 'ignored a point prompt in frame '
-                               f'{click.header.frame_id!r}: point prompts must be in the graph '
-                               f'frame {frame!r}')
-                continue
-            point = np.array([[click.point.x, click.point.y, click.point.z]])
-            lidar = inputs.lidar_to_target.inverse().apply(point)
-            projection = project_points(lidar, camera.camera,
-                                        rectified=self.config.camera.rectified,
-                                        transform=camera.lidar_to_camera)
-            if projection.num_points == 0:
-                self._throttle('point_prompt', 'ignored a point prompt outside the camera image')
-                continue
-            u, v = projection.pixels[0]
-            self.engine.add_point_prompt(float(u), float(v))
+    def _on_point_prompt(self, click: PointStamped) -> None:
+        point = click.point
+        self.runner.add_point_prompt(PointPrompt((point.x, point.y, point.z),
+                                                 click.header.frame_id))
+
+    def _on_event(self, event: Event, text: str) -> None:
+        if event == Event.PROMPT_IGNORED:
+            self._throttle('point_prompt', text)
+            return
+        if event == Event.TIME_RESET:
+            self.health.time_reset()
+        self._log('info', text)
 
     def _on_ask(self, request: Ask.Request, response: Ask.Response) -> Ask.Response:
         if not self._configured:
@@ -445,27 +368,26 @@ class PerceptionNode(LifecycleNode):
 
     # Parameters ------------------------------------------------------------------------------
     def _check_parameters(self, changes: list[Parameter[Any]]) -> SetParametersResult:
+        """Accept a change only if the whole new configuration is valid (nothing applied)."""
         try:
-            config, extrinsic = parameters.to_config(parameters.with_changes(self, changes))
+            config, _ = to_config(parameters.with_changes(self, changes))
         except InvalidInputError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         if self._configured and config.camera.transport != self.config.camera.transport:
             return SetParametersResult(successful=False, reason=(
                 'camera.transport is read when the node is configured: set it at start, or '
                 'deactivate, clean up and configure again'))
-        if self._configured:
-            # The worker reads config and scene once per frame; swapping them is atomic.
-            if config.geometry != self.config.geometry or config.camera != self.config.camera:
-                self.scene = ScenePipeline(config)
-                self.engine.reset()  # the new tracker numbers its tracks from 1 again
-                self.get_logger().info('segmentation/tracking parameters changed: tracks restart')
-            elif config != self.config:
-                self.scene.config = config  # masks.*: read on every frame
-            self.engine.scene, self.engine.policy.config = config, config.labels
-            if config.prompts != self.config.prompts:
-                self.engine.set_prompts(config.prompts.text)
-            self.config, self.static_extrinsic = config, extrinsic
         return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, changes: list[Parameter[Any]]) -> None:
+        """Hand the accepted configuration to the runner (after rclpy stored the values)."""
+        if not self._configured:
+            return  # configure reads them
+        config, extrinsic = parameters.read(self)
+        if self.runner.reconfigure(config):
+            self.get_logger().info('segmentation/tracking parameters changed: tracks restart')
+        # The worker reads these once per frame; swapping them is atomic.
+        self.config, self.static_extrinsic = config, extrinsic
 
 
 def main(args: list[str] | None = None) -> None:

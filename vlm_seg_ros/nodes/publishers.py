@@ -17,6 +17,7 @@ from visualization_msgs.msg import MarkerArray
 from vlm_seg_ros import outputs
 from vlm_seg_ros.core.scene import SceneFrame
 from vlm_seg_ros.msg import SceneGraph
+from vlm_seg_ros.runtime.config import OutputConfig
 
 # Outputs are reliable (a best-effort subscriber such as RViz matches a reliable publisher,
 # not the other way round) and keep only the newest message of each topic.
@@ -26,7 +27,7 @@ OUTPUT_QOS = QoSProfile(depth=1)
 class Publishers:
     """Every output topic of perception_node, under its private namespace."""
 
-    def __init__(self, node: LifecycleNode, config: outputs.OutputConfig) -> None:
+    def __init__(self, node: LifecycleNode, config: OutputConfig) -> None:
         """Create the enabled publishers (inactive until the node activates)."""
         self._node = node
         self._builder = outputs.OutputBuilder(config)

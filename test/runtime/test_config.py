@@ -1,4 +1,4 @@
-"""perception_node's parameters: one config tree, all in config/perception.yaml, checked."""
+"""The configuration tree (runtime.config): all in config/perception.yaml, checked."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import yaml
 
 from vlm_seg_ros.core.config import parameter_specs
 from vlm_seg_ros.errors import InvalidInputError
-from vlm_seg_ros.nodes import parameters
+from vlm_seg_ros.runtime import config as parameters
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'perception.yaml'
 
