@@ -41,3 +41,27 @@ def test_a_walking_person_keeps_its_id_and_relations_use_track_ids() -> None:
 def test_config_tree_names_match_the_stage_configs() -> None:
     names = {spec.name.split('.')[0] for spec in parameter_specs(GeometryConfig)}
     assert names == {'segmentation', 'tracking', 'relations'}
+
+
+def test_an_older_frame_still_describes_its_own_scan_after_later_ones() -> None:
+    pipeline = GeometryPipeline()
+    frames = []
+    for k in range(4):  # the person walks 0.35 m per scan; the crate stays
+        person = standing(6.0, 2.3 - 0.35 * k, (0.6, 0.6, 1.8))
+        points, _ = scan([person, standing(6.0, -1.5, (1.0, 1.0, 2.0))])
+        frames.append(pipeline.process(points, 0.1 * k))
+    older = frames[1]
+
+    def as_seen(frame) -> list:
+        return [(t.id, t.observations, tuple(np.round(t.box.center, 6)), t.detection,
+                 None if frame.object_of(t) is None else frame.object_of(t).num_points)
+                for t in frame.tracks]
+
+    seen_then = as_seen(older)
+    assert seen_then
+    pipeline.process(scan([])[0], 0.4)  # and a scan where nothing is left
+    assert as_seen(older) == seen_then
+    for track in older.tracks:  # each track's object is one of that frame's own segments
+        obj = older.object_of(track)
+        assert obj is not None and np.allclose(obj.box.center[:2], track.box.center[:2],
+                                               atol=0.5)

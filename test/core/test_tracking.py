@@ -96,7 +96,8 @@ def test_time_going_backwards_resets_the_tracker() -> None:
 
 def test_label_votes_accumulate_on_the_track() -> None:
     tracker = Tracker(TrackerConfig(min_hits=1))
-    track = tracker.update([box(0, 0)], 0.0)[0]
+    assert tracker.update([box(0, 0)], 0.0)[0].label == ''
+    track = tracker.tracks[0]  # the tracker's own track: votes count
     assert track.label == '' and track.label_confidence == 0.0
     track.vote('chair', 0.6)
     track.vote('table', 0.5)
@@ -126,3 +127,16 @@ def test_many_objects_keep_their_ids() -> None:
 def test_stamps_must_be_finite() -> None:
     with pytest.raises(InvalidInputError, match='stamp'):
         Tracker().update([], float('nan'))
+
+
+def test_returned_tracks_are_snapshots_that_later_scans_never_change() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    first = tracker.update([box(0, 0)], 0.0)[0]
+    tracker.tracks[0].vote('chair', 0.5)
+    second = tracker.update([box(0.5, 0)], 0.1)[0]
+    assert second.id == first.id and second.observations == 2 and second.label == 'chair'
+    # The first scan's track is as it was then: centre, observations, votes, velocity.
+    assert first.observations == 1 and first.box.center[0] == 0.0 and first.label == ''
+    assert not first.velocity.any() and second.velocity[0] > 0
+    tracker.update([], 0.2)
+    assert second.detection == 0 and second.observations == 2  # coasting shows only later

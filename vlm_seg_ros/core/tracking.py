@@ -20,7 +20,7 @@ Labels are votes: whoever names an object (a vision-language model, a detector) 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import math
 
 import numpy as np
@@ -107,6 +107,15 @@ class Track:
             raise InvalidInputError(msg)
         self.label_votes[label] = self.label_votes.get(label, 0.0) + confidence
 
+    def snapshot(self) -> Track:
+        """Return a copy of the track as it is now: what the tracker does next never shows in it.
+
+        (Votes cast on a snapshot stay on it: vote on the tracker's own :attr:`Tracker.tracks`.)
+        """
+        velocity = self.velocity.copy()
+        velocity.flags.writeable = False
+        return replace(self, velocity=velocity, label_votes=dict(self.label_votes))
+
     @property
     def label(self) -> str:
         """The label with the most votes (by summed confidence); empty without votes."""
@@ -134,7 +143,11 @@ class Tracker:
 
     @property
     def tracks(self) -> list[Track]:
-        """Every live track, tentative ones included, oldest first."""
+        """Every live track, tentative ones included, oldest first.
+
+        These are the tracker's own tracks: votes cast on them count (``update`` returns
+        snapshots instead).
+        """
         return list(self._tracks)
 
     def reset(self) -> None:
@@ -152,8 +165,9 @@ class Tracker:
                 tracker.
 
         Returns:
-            Confirmed tracks, each with ``detection`` set to the index of its box in
-            ``boxes`` or None when it was not observed in this scan (coasting).
+            Snapshots of the confirmed tracks (later updates do not change them), each with
+            ``detection`` set to the index of its box in ``boxes`` or None when it was not
+            observed in this scan (coasting).
 
         Raises:
             InvalidInputError: on a NaN, infinite or absurd stamp (beyond ``MAX_STAMP``).
@@ -190,7 +204,7 @@ class Tracker:
                 self._next_id += 1
         survivors.sort(key=lambda track: track.id)
         self._tracks = survivors
-        return [track for track in survivors if track.confirmed]
+        return [track.snapshot() for track in survivors if track.confirmed]
 
     def _assign(self, predicted: list[OrientedBox],
                 boxes: Sequence[OrientedBox]) -> list[tuple[int, int]]:
