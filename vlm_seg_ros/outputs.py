@@ -27,7 +27,7 @@ from vlm_seg_ros.conversions import (
 )
 from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.render import DRAWN_PREDICATES, colour_of, colours_of
-from vlm_seg_ros.core.scene import SceneFrame
+from vlm_seg_ros.core.scene import ObjectSource, SceneFrame
 from vlm_seg_ros.msg import SceneGraph, SceneObject, SceneRelation
 from vlm_seg_ros.runtime.config import OutputConfig
 
@@ -65,8 +65,8 @@ def _vector(values: Iterable[float]) -> Vector3:
 
 
 # ObjectView.source -> SceneObject.source.
-SOURCES = {'lidar': SceneObject.SOURCE_LIDAR, 'both': SceneObject.SOURCE_BOTH,
-           'mask': SceneObject.SOURCE_MASK}
+SOURCES = {ObjectSource.LIDAR: SceneObject.SOURCE_LIDAR,
+           ObjectSource.BOTH: SceneObject.SOURCE_BOTH}
 
 
 def scene_graph(frame: SceneFrame, header: Header, image_header: Header | None, *,

@@ -51,7 +51,7 @@ from vlm_seg_ros.nodes.frames import (
 )
 from vlm_seg_ros.outputs import OutputBuilder
 from vlm_seg_ros.runtime.config import read_values, to_config
-from vlm_seg_ros.runtime.frames import FrameRunner
+from vlm_seg_ros.runtime.frames import DropReason, FrameRunner
 
 POINTS_TYPE = 'sensor_msgs/msg/PointCloud2'
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
@@ -226,7 +226,7 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                 warned.add(key)
                 log(f'warning: {text} (further ones are counted, not shown)')
 
-        def dropped(reason: str, text: str) -> None:
+        def dropped(reason: DropReason, text: str) -> None:
             summary.dropped[reason] += 1
             warn(f'dropped {text}')
 
@@ -248,7 +248,7 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                 dropped(exc.reason, f'a frame: {exc}')
                 return
             if decoded is None:
-                summary.dropped['no_transform'] += 1
+                summary.dropped[DropReason.NO_TRANSFORM] += 1
                 return
             result = runner.run(decoded, render_overlay=True)
             for name, output_message in builder.build(result, *headers(decoded),
@@ -280,7 +280,7 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                         msg = f'{message.topic} carries {message.msgtype}'
                         raise InvalidInputError(msg)
                 except (InvalidInputError, RuntimeError) as exc:
-                    summary.dropped['undecodable_message'] += 1
+                    summary.dropped[DropReason.UNDECODABLE_MESSAGE] += 1
                     warn(f'undecodable message on {message.topic}: {exc}')
                     continue
                 # The bag's log time is the synchroniser's clock: a scan waits for its camera

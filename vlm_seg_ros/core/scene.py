@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 import time
 
 import cv2
@@ -109,6 +110,13 @@ class CameraView:
     lidar_to_camera: RigidTransform
 
 
+class ObjectSource(StrEnum):
+    """What an object's points come from."""
+
+    LIDAR = 'lidar'  # a LiDAR cluster
+    BOTH = 'both'  # a LiDAR cluster refined by a segmentation model's image mask
+
+
 @dataclass(frozen=True, eq=False)
 class ObjectView:
     """A confirmed track as this frame shows it.
@@ -120,7 +128,7 @@ class ObjectView:
         label_value: its value in the label image, 0 when unseen.
         indices: its points in the scan: the segment's, refined by a mask when it has one;
             empty while it coasts.
-        source: ``'lidar'`` (a cluster), or ``'both'`` (a cluster refined by an image mask).
+        source: a cluster (``LIDAR``), or a cluster refined by an image mask (``BOTH``).
         lidar_box: ``(x, y, width, height)`` pixels of its visible LiDAR points (the box
             prompt and the reference a mask is stored with); None when unseen.
         caption: a short caption from the vision-language model, '' until there is one.
@@ -133,7 +141,7 @@ class ObjectView:
     label_value: int
     indices: npt.NDArray[np.int64] = field(
         default_factory=lambda: np.zeros(0, dtype=np.int64))
-    source: str = 'lidar'
+    source: ObjectSource = ObjectSource.LIDAR
     lidar_box: tuple[int, int, int, int] | None = None
     caption: str = ''
 
@@ -282,7 +290,8 @@ class ScenePipeline:
         if painted.indices is not None:
             indices = painted.indices
         return ObjectView(track, segment, painted.image_box, label_value_of(track.id),
-                          indices, 'both' if painted.indices is not None else 'lidar',
+                          indices, ObjectSource.BOTH if painted.indices is not None
+                          else ObjectSource.LIDAR,
                           painted.lidar_box, caption)
 
     def _paint_labels(self, lidar: npt.NDArray[np.floating], target: npt.NDArray[np.float32],

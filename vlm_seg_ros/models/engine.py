@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 import gc
 import threading
 import time
@@ -57,13 +58,23 @@ class ModelUnavailableError(VlmSegError):
     """The model needed for a request is not loaded (missing, failed or disabled)."""
 
 
+class ModelState(StrEnum):
+    """Where a model role stands (``/diagnostics`` shows it)."""
+
+    DISABLED = 'disabled'  # not configured (an empty name), or text prompts not asked for yet
+    LOADING = 'loading'
+    LOADED = 'loaded'
+    MISSING = 'missing'  # not in the local cache
+    FAILED = 'failed'  # failed to load, or switched off after failing calls
+
+
 @dataclass
 class ModelSlot:
     """One model role: its name, state and the loaded backend."""
 
     role: str
     name: str
-    state: str = 'disabled'  # disabled | loading | loaded | missing | failed
+    state: ModelState = ModelState.DISABLED
     reason: str = ''
     backend: Any = None
     failures: int = 0
@@ -72,14 +83,14 @@ class ModelSlot:
     @property
     def ready(self) -> bool:
         """Return whether the model can be used."""
-        return self.state == 'loaded'
+        return self.state == ModelState.LOADED
 
     def status(self) -> str:
         """Return a one-line status, e.g. ``'loaded facebook/sam2.1-hiera-tiny on cpu'``."""
-        if self.state == 'loaded':
+        if self.state == ModelState.LOADED:
             return f'loaded {self.name} on {self.device}'
-        if self.state == 'disabled':
-            return 'disabled'
+        if self.state == ModelState.DISABLED:
+            return str(ModelState.DISABLED)
         return f'{self.state} {self.name}' + (f': {self.reason}' if self.reason else '')
 
 
@@ -170,9 +181,9 @@ class SemanticEngine:
         if self.prompts:
             slots.append(self.text_segmenter)
         for slot in slots:
-            if slot.name and slot.state == 'disabled':
-                slot.state = 'loading'
-        if any(slot.state == 'loading' for slot in slots):
+            if slot.name and slot.state == ModelState.DISABLED:
+                slot.state = ModelState.LOADING
+        if any(slot.state == ModelState.LOADING for slot in slots):
             self._log('info', f'models run on {self.device} ({str(self.dtype).split(".")[-1]}'
                       f'{", int8 dynamic quantization" if self.models.quantize else ""})')
         self._loader = threading.Thread(target=self._load_all, args=(slots,),
@@ -188,7 +199,7 @@ class SemanticEngine:
 
     def _load_all(self, slots: Sequence[ModelSlot]) -> None:
         for slot in slots:
-            if slot.state == 'loading':
+            if slot.state == ModelState.LOADING:
                 self._load(slot)
 
     def _load(self, slot: ModelSlot) -> None:
@@ -197,15 +208,15 @@ class SemanticEngine:
             try:
                 slot.backend = self._build(slot)
             except loading.ModelMissingError as exc:
-                slot.state, slot.reason = 'missing', str(exc)
+                slot.state, slot.reason = ModelState.MISSING, str(exc)
                 self._log('warn', f'{slot.role}: {exc}. Running without it.')
                 return
             except Exception as exc:  # noqa: BLE001 - any loading failure leaves geometry up
-                slot.state, slot.reason = 'failed', f'{type(exc).__name__}: {exc}'
+                slot.state, slot.reason = ModelState.FAILED, f'{type(exc).__name__}: {exc}'
                 self._log('error', f'{slot.role} {slot.name!r} failed to load ({slot.reason});'
                           ' running without it.')
                 return
-            slot.state, slot.device, slot.failures = 'loaded', self.device, 0
+            slot.state, slot.device, slot.failures = ModelState.LOADED, self.device, 0
             self._log('info', f'{slot.role}: loaded {slot.name} on {self.device} in '
                       f'{time.perf_counter() - started:.1f} s')
 
@@ -240,8 +251,8 @@ class SemanticEngine:
         """Replace the text prompts (comma-separated); loads SAM 3 on first use."""
         self.prompts = PromptConfig(text=text).phrases
         slot = self.text_segmenter
-        if self.prompts and slot.name and slot.state == 'disabled':
-            slot.state = 'loading'
+        if self.prompts and slot.name and slot.state == ModelState.DISABLED:
+            slot.state = ModelState.LOADING
             threading.Thread(target=self._load, args=(slot,), name='vlm_seg_sam3_loader',
                              daemon=True).start()
 
@@ -436,8 +447,8 @@ class SemanticEngine:
             if _out_of_memory(exc):
                 self.counters['out_of_memory'] += 1
                 _free_memory()  # let the next call (or the other model) have the memory back
-            if slot.failures >= MAX_FAILURES and slot.state == 'loaded':
-                slot.state = 'failed'
+            if slot.failures >= MAX_FAILURES and slot.state == ModelState.LOADED:
+                slot.state = ModelState.FAILED
                 slot.reason = f'{slot.failures} calls in a row failed, last: ' \
                     f'{type(exc).__name__}: {exc}'
                 slot.backend = None

@@ -37,10 +37,7 @@ from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError
 from vlm_seg_ros.outputs import stamp_seconds
 from vlm_seg_ros.runtime.config import PerceptionConfig
-from vlm_seg_ros.runtime.frames import NS, FrameInputs
-
-# Drop reasons of a frame's camera part: its scan is still processed.
-CAMERA_REASONS = frozenset({'invalid_image', 'invalid_camera_info', 'image_size_mismatch'})
+from vlm_seg_ros.runtime.frames import CAMERA_REASONS, NS, DropReason, FrameInputs
 
 
 class TransformSource(Protocol):
@@ -74,8 +71,8 @@ def _intensity(cloud: PointCloud2) -> npt.NDArray[np.float32]:
 class DroppedFrameError(InvalidInputError):
     """A frame that cannot be processed; ``reason`` names why in a word (for counters)."""
 
-    def __init__(self, reason: str, text: str) -> None:
-        """Keep ``reason`` (e.g. ``'invalid_image'``) beside the message ``text``."""
+    def __init__(self, reason: DropReason, text: str) -> None:
+        """Keep ``reason`` beside the message ``text``."""
         super().__init__(text)
         self.reason = reason
 
@@ -110,7 +107,7 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
         points = pointcloud2_to_xyz(cloud)
         intensity = _intensity(cloud) if config.segmentation.ground.reflection_filter else None
     except InvalidInputError as exc:
-        raise DroppedFrameError('invalid_points', f'points: {exc}') from exc
+        raise DroppedFrameError(DropReason.INVALID_POINTS, f'points: {exc}') from exc
     lidar_frame, stamp = cloud.header.frame_id, cloud.header.stamp
     target = config.target_frame or lidar_frame
     try:
@@ -130,22 +127,22 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
         try:
             model = camera_info_to_model(info)
         except InvalidInputError as exc:
-            raise DroppedFrameError('invalid_camera_info', f'camera_info: {exc}') from exc
+            raise DroppedFrameError(DropReason.INVALID_CAMERA_INFO, f'camera_info: {exc}') from exc
         compressed = isinstance(image, CompressedImage)
         if not compressed and (image.width, image.height) != (model.image_width,
                                                               model.image_height):
             msg = (f'image is {image.width}x{image.height} but its CameraInfo describes '
                    f'{model.image_width}x{model.image_height} images')
-            raise DroppedFrameError('image_size_mismatch', msg)
+            raise DroppedFrameError(DropReason.IMAGE_SIZE_MISMATCH, msg)
         try:
             rgb = (compressed_image_to_array(image) if compressed
                    else image_to_array(image, desired_encoding='rgb8'))
         except InvalidInputError as exc:
-            raise DroppedFrameError('invalid_image', f'image: {exc}') from exc
+            raise DroppedFrameError(DropReason.INVALID_IMAGE, f'image: {exc}') from exc
         if compressed and rgb.shape[:2] != (model.image_height, model.image_width):
             msg = (f'compressed image is {rgb.shape[1]}x{rgb.shape[0]} but its CameraInfo '
                    f'describes {model.image_width}x{model.image_height} images')
-            raise DroppedFrameError('image_size_mismatch', msg)
+            raise DroppedFrameError(DropReason.IMAGE_SIZE_MISMATCH, msg)
         camera_frame = image.header.frame_id or info.header.frame_id
         try:
             to_camera = extrinsics.lookup(camera_frame, image.header.stamp, lidar_frame, stamp,
@@ -164,7 +161,7 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
 
 def decode_or_scan_alone(messages: Sequence[Any], config: PerceptionConfig,
                          extrinsics: TransformSource, static_extrinsic: RigidTransform, *,
-                         warn: Callable[[str], None], dropped: Callable[[str, str], None],
+                         warn: Callable[[str], None], dropped: Callable[[DropReason, str], None],
                          tf_failed: Callable[[str], None] | None = None
                          ) -> FrameInputs | None:
     """``decode_frame``, where a bad camera part costs the frame only its camera part.

@@ -36,21 +36,24 @@ import numpy as np
 from std_msgs.msg import Header
 
 from vlm_seg_ros.core.sync import CameraMissing, ScanSyncCounters
-from vlm_seg_ros.models.engine import ModelSlot
+from vlm_seg_ros.models.engine import ModelSlot, ModelState
+from vlm_seg_ros.runtime.frames import DropReason
 
 # Why a message or frame was dropped (the keys of the ``drops`` status).
 DROP_REASONS = {
-    'replaced_by_newer_frame': 'a newer frame replaced it while the previous one was processed',
-    'unsynchronised': 'no message of the other inputs within sync.slop (sync queue evicted it)',
-    'late': 'older than the last synchronised frame of its input',
-    'stamp_too_old': "stamped more than sync.max_stamp_age before the node's clock",
-    'stamp_in_future': "stamped more than sync.max_stamp_lead after the node's clock",
-    'invalid_points': 'a malformed PointCloud2',
-    'invalid_image': 'a malformed Image or an encoding that cannot become RGB',
-    'invalid_camera_info': 'a malformed CameraInfo (K, D, R, P, size, distortion model)',
-    'image_size_mismatch': 'the Image size differs from its CameraInfo',
-    'no_transform': 'no TF transform from the point cloud to target_frame',
-    'error': 'processing raised an unexpected error (logged with its type)',
+    DropReason.REPLACED_BY_NEWER_FRAME:
+        'a newer frame replaced it while the previous one was processed',
+    DropReason.UNSYNCHRONISED:
+        'no message of the other inputs within sync.slop (sync queue evicted it)',
+    DropReason.LATE: 'older than the last synchronised frame of its input',
+    DropReason.STAMP_TOO_OLD: "stamped more than sync.max_stamp_age before the node's clock",
+    DropReason.STAMP_IN_FUTURE: "stamped more than sync.max_stamp_lead after the node's clock",
+    DropReason.INVALID_POINTS: 'a malformed PointCloud2',
+    DropReason.INVALID_IMAGE: 'a malformed Image or an encoding that cannot become RGB',
+    DropReason.INVALID_CAMERA_INFO: 'a malformed CameraInfo (K, D, R, P, size, distortion model)',
+    DropReason.IMAGE_SIZE_MISMATCH: 'the Image size differs from its CameraInfo',
+    DropReason.NO_TRANSFORM: 'no TF transform from the point cloud to target_frame',
+    DropReason.ERROR: 'processing raised an unexpected error (logged with its type)',
 }
 # Why a published frame had no camera part, as /diagnostics words it.
 CAMERA_MISSING: dict[str, str] = {
@@ -63,14 +66,16 @@ CAMERA_MISSING: dict[str, str] = {
     'sync.slop + sync.camera_margin: the camera is late (transport or driver delay)',
 }
 # Drops that cost a frame its camera part only (the scan is still processed).
-CAMERA_PART_DROPS = ('invalid_image', 'invalid_camera_info', 'image_size_mismatch')
+CAMERA_PART_DROPS = (DropReason.INVALID_IMAGE, DropReason.INVALID_CAMERA_INFO,
+                     DropReason.IMAGE_SIZE_MISMATCH)
 # What differs between texts of one kind: numbers and quoted names.
 _WORDING = re.compile(r"[-+.\d]+|'[^']*'|\"[^\"]*\"")
 # Frames over which the latency percentiles are taken.
 WINDOW = 100
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
-_MODEL_LEVELS = {'loaded': OK, 'loading': OK, 'disabled': OK, 'missing': WARN, 'failed': ERROR}
+_MODEL_LEVELS = {ModelState.LOADED: OK, ModelState.LOADING: OK, ModelState.DISABLED: OK,
+                 ModelState.MISSING: WARN, ModelState.FAILED: ERROR}
 
 
 class Health:
@@ -105,7 +110,7 @@ class Health:
         with self._lock:
             self._received[index] += 1
 
-    def drop(self, reason: str, text: str = '') -> None:
+    def drop(self, reason: DropReason, text: str = '') -> None:
         """Count one drop for ``reason`` (a key of :data:`DROP_REASONS`)."""
         with self._lock:
             self.drops[reason] += 1
@@ -140,8 +145,8 @@ class Health:
             received = list(self._received)
             unsynchronised, late = sum(sync.discarded), sum(sync.late)
             drops = Counter(self.drops)
-            drops['unsynchronised'] += unsynchronised
-            drops['late'] += late
+            drops[DropReason.UNSYNCHRONISED] += unsynchronised
+            drops[DropReason.LATE] += late
             missing = Counter({str(why): count for why, count in sync.missing.items()})
             missing.update({reason: drops[reason] for reason in CAMERA_PART_DROPS})
             then, received0, published0, frames0, drops0, tf0, lidar0, missing0 = \
@@ -213,11 +218,11 @@ class Health:
     def _drops(self, drops: Counter[str], new: Counter[str], last: str) -> DiagnosticStatus:
         values: dict[str, object] = {reason: drops[reason] for reason in DROP_REASONS}
         values['last'] = last
-        trouble = {k: v for k, v in new.items() if k != 'replaced_by_newer_frame' and v}
+        trouble = {k: v for k, v in new.items() if k != DropReason.REPLACED_BY_NEWER_FRAME and v}
         if trouble:
             text = ', '.join(f'{k} {v}' for k, v in sorted(trouble.items()))
             return self._status('drops', WARN, f'dropped in the period: {text}', values)
-        replaced = new['replaced_by_newer_frame']
+        replaced = new[DropReason.REPLACED_BY_NEWER_FRAME]
         return self._status('drops', OK, f'{replaced} frames replaced by newer ones (inputs '
                             'faster than processing)' if replaced else 'none', values)
 

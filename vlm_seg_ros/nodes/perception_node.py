@@ -55,7 +55,7 @@ from vlm_seg_ros.nodes.publishers import Publishers
 from vlm_seg_ros.nodes.qos import QOS_CHECK_PERIOD, SensorSubscription
 from vlm_seg_ros.outputs import to_time
 from vlm_seg_ros.runtime.config import to_config
-from vlm_seg_ros.runtime.frames import Event, FrameInputs, FrameRunner, PointPrompt
+from vlm_seg_ros.runtime.frames import DropReason, Event, FrameInputs, FrameRunner, PointPrompt
 from vlm_seg_ros.srv import Ask
 
 NODE_NAME = 'perception'
@@ -233,7 +233,7 @@ class PerceptionNode(LifecycleNode):
         # Oldest first: while the worker is busy each replaces the one before (counted).
         for frame in frames:
             if not self.worker.submit((frame.scan, *(frame.camera or ()))):
-                self.health.drop('replaced_by_newer_frame')
+                self.health.drop(DropReason.REPLACED_BY_NEWER_FRAME)
 
     def _camera_silent(self, now: float) -> None:
         """Log when the camera goes down (an input silent for ``sync.camera_timeout``) or back.
@@ -253,7 +253,7 @@ class PerceptionNode(LifecycleNode):
             else:
                 self._log('info', 'the camera is back: frames are camera + LiDAR again')
 
-    def _drop(self, reason: str, text: str) -> None:
+    def _drop(self, reason: DropReason, text: str) -> None:
         self.health.drop(reason, text)
         self._throttle(reason, f'dropped {text}')
 
@@ -268,7 +268,7 @@ class PerceptionNode(LifecycleNode):
             self._drop(exc.reason, f'a frame: {exc}')
             return
         if inputs is None:
-            self.health.drop('no_transform')
+            self.health.drop(DropReason.NO_TRANSFORM)
             return
         self._run(inputs, time.perf_counter() - started)
 
@@ -334,7 +334,7 @@ class PerceptionNode(LifecycleNode):
         """Count and log an exception that left a callback (the node's last line of defence)."""
         text = f'{where} callback raised {type(exc).__name__}: {exc}'
         if hasattr(self, 'health'):
-            self.health.drop('error', text)
+            self.health.drop(DropReason.ERROR, text)
         self.get_logger().error(f'{text}; the node goes on (please report this as a bug)',
                                 throttle_duration_sec=5.0)
 
@@ -344,7 +344,7 @@ class PerceptionNode(LifecycleNode):
         return response
 
     def _on_error(self, messages: tuple[object, ...], exc: BaseException) -> None:
-        self.health.drop('error', f'{type(exc).__name__}: {exc}')
+        self.health.drop(DropReason.ERROR, f'{type(exc).__name__}: {exc}')
         self.get_logger().error(f'frame failed ({type(exc).__name__}: {exc}); the node goes on',
                                 throttle_duration_sec=5.0)
 

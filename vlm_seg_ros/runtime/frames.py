@@ -73,6 +73,28 @@ class FrameInputs:
         return self.stamp_ns / NS
 
 
+class DropReason(StrEnum):
+    """Why a message or a frame (or a frame's camera part) was dropped: counted per reason."""
+
+    REPLACED_BY_NEWER_FRAME = 'replaced_by_newer_frame'
+    UNSYNCHRONISED = 'unsynchronised'
+    LATE = 'late'
+    STAMP_TOO_OLD = 'stamp_too_old'
+    STAMP_IN_FUTURE = 'stamp_in_future'
+    INVALID_POINTS = 'invalid_points'
+    INVALID_IMAGE = 'invalid_image'
+    INVALID_CAMERA_INFO = 'invalid_camera_info'
+    IMAGE_SIZE_MISMATCH = 'image_size_mismatch'
+    NO_TRANSFORM = 'no_transform'
+    UNDECODABLE_MESSAGE = 'undecodable_message'  # a bag message its type cannot read
+    ERROR = 'error'
+
+
+# A bad camera part costs the frame only its camera part: the scan is still processed.
+CAMERA_REASONS = frozenset({DropReason.INVALID_IMAGE, DropReason.INVALID_CAMERA_INFO,
+                            DropReason.IMAGE_SIZE_MISMATCH})
+
+
 class Event(StrEnum):
     """What the runner tells its caller (to log, and to count on /diagnostics)."""
 
@@ -85,7 +107,7 @@ class Event(StrEnum):
 class StampProblem:
     """Why a message's stamp is refused: ``reason`` (a drop reason) and a sentence."""
 
-    reason: str
+    reason: DropReason
     text: str
 
 
@@ -131,12 +153,12 @@ class FrameRunner:
         sync = self.config.sync
         ahead = (stamp_ns - now_ns) / NS
         if sync.max_stamp_age and -ahead > sync.max_stamp_age:
-            return StampProblem('stamp_too_old', (
+            return StampProblem(DropReason.STAMP_TOO_OLD, (
                 f"a message: {topic} is stamped {-ahead:.1f} s before the node's clock "
                 f'(sync.max_stamp_age {sync.max_stamp_age:g} s): an unset stamp, or a bag '
                 'played without --clock and use_sim_time:=true?'))
         if sync.max_stamp_lead and ahead > sync.max_stamp_lead:
-            return StampProblem('stamp_in_future', (
+            return StampProblem(DropReason.STAMP_IN_FUTURE, (
                 f"a message: {topic} is stamped {ahead:.1f} s after the node's clock "
                 f'(sync.max_stamp_lead {sync.max_stamp_lead:g} s): are the clocks of the '
                 'sensor and this computer synchronised (chrony, PTP)?'))
