@@ -263,7 +263,7 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
         with BagWriter(output, storage=storage, overwrite=overwrite) as out:
             bar = tqdm(total=bag.count(), unit='msg', desc='process-bag', disable=not progress,
                        mininterval=0.5, file=sys.stderr)
-            log_time, expecting = 0, False
+            log_time = 0
             for message in bag.messages():
                 out.copy(message)
                 summary.messages += 1
@@ -286,9 +286,6 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                 # The bag's log time is the synchroniser's clock: a scan waits for its camera
                 # as long as it would have live, then goes alone.
                 log_time, now = message.timestamp, message.timestamp / 1e9
-                if not expecting:  # the bag has camera topics: expect them from its start
-                    sync.start(now)
-                    expecting = True
                 stamp = ros.header.stamp.sec * 1_000_000_000 + ros.header.stamp.nanosec
                 frames = sync.poll(now)
                 if index == 0:

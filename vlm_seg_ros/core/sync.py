@@ -284,24 +284,17 @@ class ScanSynchronizer(Generic[Item]):
         self._newest = [-2**63] * self._inputs
         self._last = None
 
-    def start(self, now: float) -> None:
-        """Expect the camera from ``now``: its inputs get ``camera_timeout`` s to send.
-
-        Without it, a camera input that never sent anything is down from the first scan (a
-        robot without a running camera driver); with it (a node that just started, a bag
-        that has camera topics), scans wait for their camera as usual meanwhile.
-        """
-        self._camera_seen = [now if seen is None else seen for seen in self._camera_seen]
-
     def camera_down(self, now: float) -> bool:
-        """Return whether a camera input sent nothing for ``camera_timeout`` s (or ever).
+        """Return whether a camera input sent nothing for ``camera_timeout`` s.
 
-        With ``camera_timeout`` 0 the camera is down only until each input sent something.
+        Counted from its last message, or from the first scan for an input not heard from
+        yet (before any scan, every camera input is down). With ``camera_timeout`` 0 the
+        camera is down only until each input sent something.
         """
         return self._camera is None or bool(self.silent_inputs(now))
 
     def silent_inputs(self, now: float) -> list[int]:
-        """Return the camera inputs (1..) that sent nothing for ``camera_timeout`` s (or ever)."""
+        """Return the camera inputs (1..) that sent nothing for ``camera_timeout`` s."""
         return [index for index, seen in enumerate(self._camera_seen, start=1)
                 if seen is None or (self._timeout > 0 and now - seen > self._timeout)]
 
@@ -315,6 +308,10 @@ class ScanSynchronizer(Generic[Item]):
         if (self._last is not None and stamp <= self._last) or stamp in self._waiting:
             self.counters.late[0] += 1
             return []
+        # The camera's clock starts with the first scan: a camera input not heard from yet has
+        # camera_timeout from then to send (a robot starting up, a bag), then counts as down.
+        if self._timeout > 0:
+            self._camera_seen = [now if seen is None else seen for seen in self._camera_seen]
         pair = self._pair_for(stamp)
         if pair is not None:
             return self._leave(stamp, scan, pair)

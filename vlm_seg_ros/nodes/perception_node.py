@@ -160,7 +160,6 @@ class PerceptionNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start processing frames."""
         result = super().on_activate(state)
-        self.sync.start(time.monotonic())  # the camera gets its timeout to send
         self._active = True
         self.get_logger().info(f'active: publishing {self.get_fully_qualified_name()}/*')
         return result
@@ -239,7 +238,7 @@ class PerceptionNode(LifecycleNode):
         """Log when the camera goes down (an input silent for ``sync.camera_timeout``) or back.
 
         Scans never wait for a camera that is down (``ScanSynchronizer.camera_down``, which
-        decides; from activation the camera has ``camera_timeout`` s to send).
+        decides; from the first scan the camera has ``camera_timeout`` s to send).
         """
         timeout = self.config.sync.camera_timeout
         silent = [self.subs[index].topic_name for index in self.sync.silent_inputs(now)]
