@@ -30,10 +30,10 @@ setup(
     python_requires='>=3.11',
     entry_points={
         'console_scripts': [
-            'perception_node = vlm_seg_ros.nodes.perception_node:main',
-            'download-models = vlm_seg_ros.download_models:cli',
-            'kitti-to-bag = vlm_seg_ros.kitti_to_bag:cli',
-            'process-bag = vlm_seg_ros.process_bag:cli',
+            'perception_node = vlm_seg_ros.ros.nodes.perception_node:main',
+            'download-models = vlm_seg_ros.tools.download_models:cli',
+            'kitti-to-bag = vlm_seg_ros.tools.kitti_to_bag:cli',
+            'process-bag = vlm_seg_ros.tools.process_bag:cli',
         ],
     },
 )

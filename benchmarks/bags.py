@@ -25,7 +25,7 @@ from vlm_seg_ros.core.scene import CameraView, SceneConfig, ScenePipeline
 from vlm_seg_ros.core.segmentation import SegmentationConfig
 from vlm_seg_ros.datasets.demo_bag import write_demo_bag
 from vlm_seg_ros.datasets.demo_scene import demo_scene
-from vlm_seg_ros.process_bag import main as process_bag
+from vlm_seg_ros.tools.process_bag import main as process_bag
 
 RECORDING_HZ = 10.0
 

@@ -40,7 +40,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 
-from vlm_seg_ros.conversions import array_to_image, compressed_image_to_array, image_to_array
+from vlm_seg_ros.ros.conversions import array_to_image, compressed_image_to_array, image_to_array
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # geometry.py, also under python -P
 from geometry import median_ms  # noqa: E402
@@ -97,11 +97,11 @@ def sizes(repeat: int, kitti_dir: Path) -> None:
     import torch
     import torch.nn.functional as F  # noqa: N812 - torch's own convention
 
-    from vlm_seg_ros.conversions import camera_info_to_model, pointcloud2_to_xyz
     from vlm_seg_ros.core.scene import CameraView, ScenePipeline
     from vlm_seg_ros.datasets.kitti_messages import kitti_messages
     from vlm_seg_ros.models.preprocessing import IMAGENET_DEFAULT, SamPreprocessing
-    from vlm_seg_ros.outputs import label_image
+    from vlm_seg_ros.ros.conversions import camera_info_to_model, pointcloud2_to_xyz
+    from vlm_seg_ros.ros.outputs import label_image
     from vlm_seg_ros.runtime.config import to_config
 
     kitti = kitti_messages(kitti_dir, '000000')
@@ -192,7 +192,7 @@ def dds(seconds: float, kitti_dir: Path) -> None:
             namespace = f'/camera_benchmark_{index}'
             env = {**os.environ, 'FASTDDS_DEFAULT_PROFILES_FILE': profile}
             perception = subprocess.Popen(
-                [sys.executable, '-m', 'vlm_seg_ros.bringup', f'namespace:={namespace}',
+                [sys.executable, '-m', 'vlm_seg_ros.tools.bringup', f'namespace:={namespace}',
                  f'params_file:={params}'], env=env, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL)
             graphs: list[SceneGraph] = []

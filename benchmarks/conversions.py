@@ -31,16 +31,16 @@ import numpy as np
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
-from vlm_seg_ros.conversions import (
+from vlm_seg_ros.core.camera import CameraModel
+from vlm_seg_ros.core.projection import nearest_depth_image, project_points, visible_points
+from vlm_seg_ros.core.transforms import RigidTransform
+from vlm_seg_ros.ros.conversions import (
     array_to_image,
     array_to_pointcloud2,
     image_to_array,
     pack_rgb,
     pointcloud2_to_xyz,
 )
-from vlm_seg_ros.core.camera import CameraModel
-from vlm_seg_ros.core.projection import nearest_depth_image, project_points, visible_points
-from vlm_seg_ros.core.transforms import RigidTransform
 
 COLUMNS, BEAMS = 2048, 64
 SCAN_PERIOD_MS = 100.0

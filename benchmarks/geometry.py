@@ -36,7 +36,7 @@ from vlm_seg_ros.core.relations import spatial_relations
 from vlm_seg_ros.core.segmentation import SegmentationConfig
 from vlm_seg_ros.datasets import kitti
 from vlm_seg_ros.datasets.synthetic import scan
-from vlm_seg_ros.evaluation import dbscan_baseline
+from vlm_seg_ros.tools.evaluation import dbscan_baseline
 
 SCAN_PERIOD_MS = 100.0
 STAGES = ('crop', 'voxel', 'ground', 'cluster', 'objects', 'tracking')

@@ -4,7 +4,7 @@ Run after ``scripts/setup`` and ``source ./activate``::
 
     python benchmarks/latency.py [--seconds 20] [--rates 10 20 30 50] [--data ../shared/data]
 
-perception_node runs in its own process (started like ``python -m vlm_seg_ros.bringup``, with
+perception_node runs in its own process (started like ``python -m vlm_seg_ros.tools.bringup``, with
 the shipped config and Fast DDS profile; models off, and ``sync.camera_timeout`` 0 as the
 inputs pause between runs; ``/diagnostics`` remapped into the benchmark's namespace); this
 process plays the sensors: a KITTI frame (~120k-point PointCloud2, 1242x375 rgb8 Image,
@@ -55,15 +55,15 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
-from vlm_seg_ros import bringup
-from vlm_seg_ros.conversions import array_to_image, xyz_to_pointcloud2
 from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.scene import CameraView, ScenePipeline
 from vlm_seg_ros.datasets.kitti_messages import kitti_messages
 from vlm_seg_ros.datasets.synthetic import SpinningLidar, scan
 from vlm_seg_ros.msg import SceneGraph
-from vlm_seg_ros.nodes.health import DROP_REASONS, WINDOW
+from vlm_seg_ros.ros.conversions import array_to_image, xyz_to_pointcloud2
+from vlm_seg_ros.ros.nodes.health import DROP_REASONS, WINDOW
 from vlm_seg_ros.runtime.config import DEFAULT_LIDAR_TO_CAMERA, lidar_to_camera
+from vlm_seg_ros.tools import bringup
 
 NAMESPACE = '/latency_bench'
 # The shared data folder beside this repository (the tests' default too).
@@ -108,8 +108,12 @@ def load_frame(data: Path) -> Sensors:
 
 def in_process_ms(sensors: Sensors, repeat: int = 10) -> float:
     """Median time of the same frame through ScenePipeline alone (no ROS): the baseline."""
-    from vlm_seg_ros.conversions import camera_info_to_model, image_to_array, pointcloud2_to_xyz
     from vlm_seg_ros.core.scene import CameraConfig, SceneConfig
+    from vlm_seg_ros.ros.conversions import (
+        camera_info_to_model,
+        image_to_array,
+        pointcloud2_to_xyz,
+    )
 
     pipeline = ScenePipeline(SceneConfig(camera=CameraConfig(rectified=sensors.rectified)))
     view = CameraView(image_to_array(sensors.image, desired_encoding='rgb8'),
@@ -135,7 +139,7 @@ def node_pid(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
     """Return the pid of the process that runs perception_node: ``proc`` or a descendant.
 
     The installed ``perception_node`` entry point is a Python script, so started directly it
-    is the node; ``python -m vlm_seg_ros.bringup`` starts it as a child process instead.
+    is the node; ``python -m vlm_seg_ros.tools.bringup`` starts it as a child process instead.
     """
     deadline = time.monotonic() + timeout
     while True:

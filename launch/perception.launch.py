@@ -4,8 +4,8 @@ ros2 launch vlm_seg_ros perception.launch.py
 ros2 launch vlm_seg_ros perception.launch.py points:=/ouster/points image:=/camera/image_raw \
         camera_info:=/camera/camera_info target_frame:=base_link use_sim_time:=true
 
-The nodes, their parameters, remappings and environment come from vlm_seg_ros.bringup, which
-`python -m vlm_seg_ros.bringup` (the same graph without `ros2 launch`) uses too.
+The nodes, their parameters, remappings and environment come from vlm_seg_ros.tools.bringup, which
+`python -m vlm_seg_ros.tools.bringup` (the same graph without `ros2 launch`) uses too.
 """
 
 from launch import LaunchContext, LaunchDescription
@@ -13,7 +13,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from vlm_seg_ros import bringup
+from vlm_seg_ros.tools import bringup
 
 
 def _nodes(context: LaunchContext) -> list[Node]:

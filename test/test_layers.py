@@ -14,7 +14,7 @@ import vlm_seg_ros
 
 ROS = ('rclpy', 'rcl_interfaces', 'builtin_interfaces', 'std_msgs', 'sensor_msgs',
        'geometry_msgs', 'visualization_msgs', 'diagnostic_msgs', 'vlm_seg_ros.msg',
-       'vlm_seg_ros.srv', 'vlm_seg_ros.nodes')
+       'vlm_seg_ros.srv', 'vlm_seg_ros.ros', 'vlm_seg_ros.tools')
 LAYERS = {
     # package: what none of its modules may import, directly or through another module
     'vlm_seg_ros.core': (*ROS, 'torch', 'transformers', 'vlm_seg_ros.models',

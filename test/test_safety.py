@@ -24,11 +24,11 @@ import sys
 import pytest
 import yaml
 
-from vlm_seg_ros import bringup
 from vlm_seg_ros.datasets.demo_bag import write_demo_bag
 from vlm_seg_ros.errors import InvalidInputError
-from vlm_seg_ros.process_bag import main as process_bag
 from vlm_seg_ros.runtime import config as parameters
+from vlm_seg_ros.tools import bringup
+from vlm_seg_ros.tools.process_bag import main as process_bag
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*(REPO / 'vlm_seg_ros').rglob('*.py'), *(REPO / 'launch').rglob('*.py')])
@@ -175,7 +175,7 @@ def test_a_yaml_tag_that_builds_python_objects_is_refused(marker: Path, tmp_path
 
 
 def test_a_launch_argument_that_looks_like_python_stays_a_string(marker: Path) -> None:
-    """perception.launch.py and `python -m vlm_seg_ros.bringup` share bringup.nodes."""
+    """perception.launch.py and `python -m vlm_seg_ros.tools.bringup` share bringup.nodes."""
     payload = f"__import__('os').system('touch {marker}')"
     [node] = bringup.nodes(bringup.parse([f'target_frame:={payload}', f'points:={payload}']))
     assert node.parameters['target_frame'] == payload
@@ -235,7 +235,7 @@ def test_process_bag_writes_only_its_output_bag(tmp_path: Path, sam2_dir: Path,
     sam2 = shutil.copytree(sam2_dir, tmp_path / 'models' / 'sam2')
     vlm = shutil.copytree(vlm_dir, tmp_path / 'models' / 'vlm')
     new = run_sandboxed(tmp_path, [
-        'vlm_seg_ros.process_bag', str(tmp_path / 'recording'), 'annotated', '--quiet',
+        'vlm_seg_ros.tools.process_bag', str(tmp_path / 'recording'), 'annotated', '--quiet',
         '-p', f'models.segmenter:={sam2}', '-p', f'models.describer:={vlm}',
         '-p', 'models.device:=cpu'], timeout=180)
     output = tmp_path / 'work' / 'annotated'
@@ -256,7 +256,7 @@ def test_process_bag_never_overwrites_its_input(tmp_path: Path, capsys) -> None:
 
 def test_kitti_to_bag_writes_only_its_output_bag(tmp_path: Path, kitti_dir: Path) -> None:
     kitti = shutil.copytree(kitti_dir, tmp_path / 'kitti')
-    new = run_sandboxed(tmp_path, ['vlm_seg_ros.kitti_to_bag', str(kitti), 'kitti_bag',
+    new = run_sandboxed(tmp_path, ['vlm_seg_ros.tools.kitti_to_bag', str(kitti), 'kitti_bag',
                                    '--frames', '000000'], timeout=120)
     output = tmp_path / 'work' / 'kitti_bag'
     assert {p.relative_to(output).as_posix() for p in new} == {'metadata.yaml',
@@ -265,7 +265,7 @@ def test_kitti_to_bag_writes_only_its_output_bag(tmp_path: Path, kitti_dir: Path
 
 def test_the_demo_writes_only_its_output_folder_and_ros_logs(tmp_path: Path) -> None:
     """Geometry only. Its two ROS processes (the demo, perception_node) log to ~/.ros/log."""
-    new = run_sandboxed(tmp_path, ['vlm_seg_ros.demo', '--output', 'out', '--frames', '5',
+    new = run_sandboxed(tmp_path, ['vlm_seg_ros.tools.demo', '--output', 'out', '--frames', '5',
                                    '--timeout', '60'], timeout=120)
     output, logs = tmp_path / 'work' / 'out', tmp_path / 'home' / '.ros' / 'log'
     assert {p.name for p in new if output in p.parents} == {

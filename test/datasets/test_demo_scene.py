@@ -11,7 +11,7 @@ from vlm_seg_ros.core.segmentation import SegmentationConfig
 from vlm_seg_ros.datasets.demo_scene import SKY, demo_scene, match_truth
 from vlm_seg_ros.datasets.synthetic import GROUND
 
-# What the demo's node runs with (vlm_seg_ros/demo.py DEMO_PARAMETERS).
+# What the demo's node runs with (vlm_seg_ros/tools/demo.py DEMO_PARAMETERS).
 CONFIG = SceneConfig(segmentation=SegmentationConfig(max_range=30.0))
 
 

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from std_msgs.msg import Header
 
-from vlm_seg_ros.conversions import (
+from vlm_seg_ros.core.projection import project_points, visible_points
+from vlm_seg_ros.datasets import kitti
+from vlm_seg_ros.datasets.kitti_messages import KittiMessages, kitti_messages
+from vlm_seg_ros.errors import InvalidInputError
+from vlm_seg_ros.ros.conversions import (
     camera_info_to_model,
     pointcloud2_to_xyz,
     rigid_to_transform,
     transform_to_rigid,
 )
-from vlm_seg_ros.core.projection import project_points, visible_points
-from vlm_seg_ros.datasets import kitti
-from vlm_seg_ros.datasets.kitti_messages import KittiMessages, kitti_messages
-from vlm_seg_ros.errors import InvalidInputError
 
 FRAMES = ('000000', '000001', '000002')
 # From the data's README: in-image share of each scan, and LiDAR points in each labelled box.

@@ -24,9 +24,9 @@ from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from vlm_seg_ros.conversions import array_to_image, xyz_to_pointcloud2  # noqa: E402
 from vlm_seg_ros.msg import SceneGraph  # noqa: E402
-from vlm_seg_ros.outputs import to_time  # noqa: E402
+from vlm_seg_ros.ros.conversions import array_to_image, xyz_to_pointcloud2  # noqa: E402
+from vlm_seg_ros.ros.outputs import to_time  # noqa: E402
 
 LAUNCH_FILE = Path(get_package_share_directory('vlm_seg_ros')) / 'launch' / 'perception.launch.py'
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from vlm_seg_ros.core.scene import SceneConfig
-from vlm_seg_ros.download_models import configured_models
 from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.models import loading
 from vlm_seg_ros.models.engine import SemanticEngine
 from vlm_seg_ros.models.loading import ModelConfig, ModelMissingError, resolve
+from vlm_seg_ros.tools.download_models import configured_models
 
 
 def hub_cache(cache: Path, repo_id: str, checkpoint: Path) -> Path:
@@ -38,7 +38,7 @@ def test_hub_ids_resolve_from_the_cache_and_load(sam2_dir: Path, tmp_path: Path)
     assert engine.status()['segmenter'] == 'loaded someone/sam2-tiny on cpu'
     assert engine.status()['describer'] == 'disabled'
     engine.stop()
-    done = subprocess.run([sys.executable, '-P', '-m', 'vlm_seg_ros.download_models',
+    done = subprocess.run([sys.executable, '-P', '-m', 'vlm_seg_ros.tools.download_models',
                            '--model', 'someone/sam2-tiny'], capture_output=True, text=True,
                           env={'HF_HUB_CACHE': str(tmp_path), 'HF_HUB_OFFLINE': '1',
                                'PATH': '/usr/bin:/bin', **_python_env()}, check=False)
@@ -56,7 +56,7 @@ def test_a_missing_model_says_how_to_fetch_it(tmp_path: Path) -> None:
         resolve('facebook/sam2.1-hiera-tiny', cache_dir=str(tmp_path))
     with pytest.raises(ModelMissingError, match='does not exist'):
         resolve(str(tmp_path / 'nowhere'))
-    done = subprocess.run([sys.executable, '-P', '-m', 'vlm_seg_ros.download_models',
+    done = subprocess.run([sys.executable, '-P', '-m', 'vlm_seg_ros.tools.download_models',
                            '--model', 'facebook/sam3'], capture_output=True, text=True,
                           env={'HF_HUB_CACHE': str(tmp_path), 'HF_HUB_OFFLINE': '1',
                                'PATH': '/usr/bin:/bin', **_python_env()}, check=False)

@@ -306,7 +306,7 @@ def test_download_models_fetches_only_the_allowed_files(
            if key not in ('HF_HUB_OFFLINE', 'HF_TOKEN', 'HF_HUB_CACHE', 'HF_HOME')}
     env.update(HF_ENDPOINT=url, HF_HOME=str(tmp_path / 'hf'), NO_PROXY='127.0.0.1',
                no_proxy='127.0.0.1', HF_HUB_DISABLE_TELEMETRY='1')
-    done = subprocess.run([sys.executable, '-P', '-m', 'vlm_seg_ros.download_models',
+    done = subprocess.run([sys.executable, '-P', '-m', 'vlm_seg_ros.tools.download_models',
                            '--model', 'some/model'], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -3,7 +3,7 @@
 from rclpy.node import Node
 
 from vlm_seg_ros.msg import SceneGraph
-from vlm_seg_ros.nodes import run
+from vlm_seg_ros.ros.nodes import run
 
 
 def make_echo() -> Node:

@@ -12,8 +12,8 @@ import numpy as np
 from sensor_msgs.msg import PointField, RegionOfInterest
 from std_msgs.msg import Header
 
-from vlm_seg_ros.conversions import xyz_to_pointcloud2
 from vlm_seg_ros.msg import SceneGraph, SceneObject, SceneRelation
+from vlm_seg_ros.ros.conversions import xyz_to_pointcloud2
 
 ECHO = Path(__file__).with_name('echo_scene_graph.py')
 

@@ -18,7 +18,7 @@ import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from vlm_seg_ros.bags import BagReader, to_ros
+from vlm_seg_ros.ros.bags import BagReader, to_ros
 
 TOPICS = {PointCloud2: 'points', Image: 'image', CameraInfo: 'camera_info'}
 TYPES = {'sensor_msgs/msg/PointCloud2', 'sensor_msgs/msg/Image', 'sensor_msgs/msg/CameraInfo'}

@@ -29,13 +29,13 @@ import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from vlm_seg_ros.conversions import (
+from vlm_seg_ros.datasets.kitti_messages import kitti_messages
+from vlm_seg_ros.ros.conversions import (
     array_to_image,
     array_to_pointcloud2,
     image_to_array,
     pointcloud2_to_array,
 )
-from vlm_seg_ros.datasets.kitti_messages import kitti_messages
 
 
 def camera_image(rgb: np.ndarray, encoding: str) -> np.ndarray:

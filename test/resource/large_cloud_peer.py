@@ -15,7 +15,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
-from vlm_seg_ros.conversions import array_to_pointcloud2, xyz_to_pointcloud2
+from vlm_seg_ros.ros.conversions import array_to_pointcloud2, xyz_to_pointcloud2
 
 
 def publish(count: int, megabytes: float) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from std_msgs.msg import Header
 
-from vlm_seg_ros.bags import BagWriter, StampedTransform
-from vlm_seg_ros.conversions import array_to_image, model_to_camera_info, xyz_to_pointcloud2
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.datasets.demo_scene import demo_scene
+from vlm_seg_ros.ros.bags import BagWriter, StampedTransform
+from vlm_seg_ros.ros.conversions import array_to_image, model_to_camera_info, xyz_to_pointcloud2
 
 START = 1_700_000_000 * 10**9  # ns
 TOPICS = ('/robot/points', '/robot/camera/image', '/robot/camera/camera_info')

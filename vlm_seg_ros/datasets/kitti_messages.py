@@ -16,9 +16,9 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, RegionOfInterest
 from std_msgs.msg import Header
 
-from vlm_seg_ros.conversions import array_to_image, array_to_pointcloud2
 from vlm_seg_ros.datasets import kitti
 from vlm_seg_ros.errors import InvalidInputError
+from vlm_seg_ros.ros.conversions import array_to_image, array_to_pointcloud2
 
 LIDAR_FRAME = 'velo_link'
 CAMERA_FRAME = 'camera_color_left'

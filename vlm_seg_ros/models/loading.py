@@ -150,7 +150,7 @@ def resolve(name: str, *, cache_dir: str | None = None) -> Path:
     except (LocalEntryNotFoundError, OSError, ValueError) as exc:
         msg = (f"model {name!r} is not in the Hugging Face cache; fetch it once with "
                f"'ros2 run vlm_seg_ros download-models' (or 'python -m "
-               f"vlm_seg_ros.download_models --model {name}'), or name a local directory")
+               f"vlm_seg_ros.tools.download_models --model {name}'), or name a local directory")
         raise ModelMissingError(msg) from exc
 
 

@@ -4,7 +4,7 @@
 ``relations.*``, ``camera.*``, ``masks.*``, ``labels.*`` and ``prompts.*``, the models'
 ``models.*``, the runtime's ``sync.*`` and ``outputs.*``, ``target_frame``, ``tf_timeout``,
 ``diagnostics_period`` and ``autostart``. The node declares them as ROS parameters
-(``nodes.parameters``); process-bag and the demo read the same names from a parameters file
+(``ros.nodes.parameters``); process-bag and the demo read the same names from a parameters file
 and ``-p name:=value`` (:func:`read_values`). The one non-scalar parameter,
 ``lidar_to_camera``, is parsed by :func:`lidar_to_camera`.
 """

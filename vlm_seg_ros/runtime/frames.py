@@ -1,6 +1,6 @@
 """The one frame runner: every per-frame rule, ROS-free, shared by the node and process-bag.
 
-The live node (``nodes.perception_node``) and ``process-bag`` decode messages into
+The live node (``ros.nodes.perception_node``) and ``process-bag`` decode messages into
 :class:`FrameInputs` and hand them to a :class:`FrameRunner`; the demo runs the node. The
 runner owns the rules that decide what a frame means:
 
@@ -18,7 +18,7 @@ runner owns the rules that decide what a frame means:
 - **prompts in**: point prompts in the graph's frame are projected into the frame's image.
 
 Which camera messages make a frame, and when a scan goes alone, is ``core.sync``'s
-``ScanSynchronizer``; the camera part of a bad image is dropped at decoding (``nodes.frames``).
+``ScanSynchronizer``; the camera part of a bad image is dropped at decoding (``ros.nodes.frames``).
 """
 
 from __future__ import annotations

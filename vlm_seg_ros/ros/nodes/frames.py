@@ -1,0 +1,257 @@
+"""From synchronised messages to the runtime's inputs, and why a silent node is silent.
+
+``decode_frame`` converts one synchronised (points[, image, camera_info]) tuple into
+``runtime.frames.FrameInputs`` and looks up its transforms; ``decode_or_scan_alone`` adds the
+rule that a bad image or CameraInfo costs the frame its camera part, not its scan (the node
+and ``process-bag`` both use it); ``headers`` gives the outputs' headers back.
+``SilenceReport`` tells the user, every few seconds while no frame comes out, which input is
+missing and the likely cause (no publisher, a QoS mismatch, stamps too far apart for the sync,
+frames dropped for a reason).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from builtin_interfaces.msg import Time
+import numpy as np
+import numpy.typing as npt
+from rclpy.node import Node
+from rclpy.qos import ReliabilityPolicy
+from rclpy.subscription import Subscription
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
+
+from vlm_seg_ros.core.scene import CameraView
+from vlm_seg_ros.core.sync import ScanSynchronizer, SyncConfig, SyncCounters
+from vlm_seg_ros.core.transforms import RigidTransform
+from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError
+from vlm_seg_ros.ros.conversions import (
+    camera_info_to_model,
+    compressed_image_to_array,
+    image_to_array,
+    pointcloud2_to_array,
+    pointcloud2_to_xyz,
+)
+from vlm_seg_ros.ros.outputs import stamp_seconds
+from vlm_seg_ros.runtime.config import PerceptionConfig
+from vlm_seg_ros.runtime.frames import CAMERA_REASONS, NS, DropReason, FrameInputs
+
+
+class TransformSource(Protocol):
+    """Where transforms come from: TF in the node (``Extrinsics``), a bag's ``/tf_static``."""
+
+    @property
+    def has_tf(self) -> bool:
+        """Return whether transforms are looked up at all (else only the parameter is used)."""
+
+    def lookup(self, target_frame: str, target_stamp: Time, source_frame: str,
+               source_stamp: Time, *, fixed_frame: str, timeout: float) -> RigidTransform:
+        """Return the transform of points from ``source_frame`` into ``target_frame``."""
+
+
+def _intensity(cloud: PointCloud2) -> npt.NDArray[np.float32]:
+    """Return the cloud's scalar ``intensity`` field, one value per point.
+
+    Raises:
+        InvalidInputError: without one (the ground reflection filter needs it).
+
+    """
+    array = pointcloud2_to_array(cloud)
+    fields: Mapping[str, Any] = array.dtype.fields or {}
+    if 'intensity' not in fields or fields['intensity'][0].shape:
+        msg = (f'segmentation.ground.reflection_filter needs a scalar intensity field; the '
+               f'cloud has {list(fields)}: publish intensity, or turn the filter off')
+        raise InvalidInputError(msg)
+    return np.asarray(array['intensity'], dtype=np.float32).reshape(-1)
+
+
+class DroppedFrameError(InvalidInputError):
+    """A frame that cannot be processed; ``reason`` names why in a word (for counters)."""
+
+    def __init__(self, reason: DropReason, text: str) -> None:
+        """Keep ``reason`` beside the message ``text``."""
+        super().__init__(text)
+        self.reason = reason
+
+
+def scan_synchronizer(config: SyncConfig, *, camera_inputs: int) -> ScanSynchronizer[Any]:
+    """Return the synchroniser of ``sync.*``: every scan goes, with its camera or alone.
+
+    A scan waits at most ``slop + camera_margin`` for its camera messages, and not at all
+    while the camera is down or once the camera has passed it by (see ``ScanSynchronizer``).
+    """
+    return ScanSynchronizer(
+        camera_inputs, slop=config.slop, wait=config.slop + config.camera_margin,
+        camera_timeout=config.camera_timeout, queue_size=config.queue_size,
+        lidar_offset=config.lidar_offset, camera_offset=config.camera_offset)
+
+
+def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: TransformSource,
+                 static_extrinsic: RigidTransform, *, warn: Callable[[str], None],
+                 tf_failed: Callable[[str], None] | None = None) -> FrameInputs | None:
+    """Decode ``(points[, image, camera_info])``; None (after ``warn``) without a transform.
+
+    ``tf_failed(text)`` is called for every failed TF lookup, also those that fall back to the
+    ``lidar_to_camera`` parameter.
+
+    Raises:
+        DroppedFrameError: with reason ``invalid_points``, ``invalid_camera_info``,
+            ``image_size_mismatch`` or ``invalid_image``.
+
+    """
+    cloud: PointCloud2 = messages[0]
+    try:
+        points = pointcloud2_to_xyz(cloud)
+        intensity = _intensity(cloud) if config.segmentation.ground.reflection_filter else None
+    except InvalidInputError as exc:
+        raise DroppedFrameError(DropReason.INVALID_POINTS, f'points: {exc}') from exc
+    lidar_frame, stamp = cloud.header.frame_id, cloud.header.stamp
+    target = config.target_frame or lidar_frame
+    try:
+        to_target = extrinsics.lookup(target, stamp, lidar_frame, stamp, fixed_frame=target,
+                                      timeout=config.tf_timeout)
+    except TransformUnavailableError as exc:
+        if tf_failed is not None:
+            tf_failed(str(exc))
+        warn(f'dropped a frame: {exc}; target_frame "" publishes in the point cloud\'s frame')
+        return None
+    camera = None
+    image_stamp: int | None = None
+    image_frame = ''
+    if len(messages) == 3:
+        image: Image | CompressedImage = messages[1]
+        info: CameraInfo = messages[2]
+        try:
+            model = camera_info_to_model(info)
+        except InvalidInputError as exc:
+            raise DroppedFrameError(DropReason.INVALID_CAMERA_INFO, f'camera_info: {exc}') from exc
+        compressed = isinstance(image, CompressedImage)
+        if not compressed and (image.width, image.height) != (model.image_width,
+                                                              model.image_height):
+            msg = (f'image is {image.width}x{image.height} but its CameraInfo describes '
+                   f'{model.image_width}x{model.image_height} images')
+            raise DroppedFrameError(DropReason.IMAGE_SIZE_MISMATCH, msg)
+        try:
+            rgb = (compressed_image_to_array(image) if compressed
+                   else image_to_array(image, desired_encoding='rgb8'))
+        except InvalidInputError as exc:
+            raise DroppedFrameError(DropReason.INVALID_IMAGE, f'image: {exc}') from exc
+        if compressed and rgb.shape[:2] != (model.image_height, model.image_width):
+            msg = (f'compressed image is {rgb.shape[1]}x{rgb.shape[0]} but its CameraInfo '
+                   f'describes {model.image_width}x{model.image_height} images')
+            raise DroppedFrameError(DropReason.IMAGE_SIZE_MISMATCH, msg)
+        camera_frame = image.header.frame_id or info.header.frame_id
+        try:
+            to_camera = extrinsics.lookup(camera_frame, image.header.stamp, lidar_frame, stamp,
+                                          fixed_frame=target, timeout=config.tf_timeout)
+        except TransformUnavailableError as exc:
+            if extrinsics.has_tf:
+                if tf_failed is not None:
+                    tf_failed(str(exc))
+                warn(f'{exc}; using the lidar_to_camera parameter instead')
+            to_camera = static_extrinsic
+        camera = CameraView(rgb, model, to_camera)
+        image_stamp, image_frame = _ns(image.header.stamp), image.header.frame_id
+    return FrameInputs(points, intensity, _ns(stamp), target, to_target, camera, image_stamp,
+                       image_frame)
+
+
+def decode_or_scan_alone(messages: Sequence[Any], config: PerceptionConfig,
+                         extrinsics: TransformSource, static_extrinsic: RigidTransform, *,
+                         warn: Callable[[str], None], dropped: Callable[[DropReason, str], None],
+                         tf_failed: Callable[[str], None] | None = None
+                         ) -> FrameInputs | None:
+    """``decode_frame``, where a bad camera part costs the frame only its camera part.
+
+    A bad image or CameraInfo (``CAMERA_REASONS``) is reported as ``dropped(reason, text)``
+    and the scan is decoded alone; None (after ``warn``) without a transform.
+
+    Raises:
+        DroppedFrameError: for a bad scan (``invalid_points``).
+
+    """
+    try:
+        return decode_frame(messages, config, extrinsics, static_extrinsic, warn=warn,
+                            tf_failed=tf_failed)
+    except DroppedFrameError as exc:
+        if exc.reason not in CAMERA_REASONS:
+            raise
+        dropped(exc.reason, f'the camera part of a frame: {exc}; its scan is processed alone')
+    return decode_frame(messages[:1], config, extrinsics, static_extrinsic, warn=warn,
+                        tf_failed=tf_failed)
+
+
+def headers(inputs: FrameInputs) -> tuple[Header, Header | None]:
+    """Return the outputs' header (scan stamp, output frame) and the image's (or None)."""
+    header = Header(stamp=_time(inputs.stamp_ns), frame_id=inputs.frame_id)
+    if inputs.image_stamp_ns is None:
+        return header, None
+    return header, Header(stamp=_time(inputs.image_stamp_ns), frame_id=inputs.image_frame_id)
+
+
+def _ns(stamp: Time) -> int:
+    return int(stamp.sec) * NS + int(stamp.nanosec)
+
+
+def _time(stamp_ns: int) -> Time:
+    return Time(sec=stamp_ns // NS, nanosec=stamp_ns % NS)
+
+
+class SilenceReport:
+    """Counts what arrives and what leaves; explains a silent node in the log."""
+
+    def __init__(self, node: Node, subscriptions: Sequence[Subscription[Any]]) -> None:
+        """Watch the node's input subscriptions (points first)."""
+        self._node = node
+        self._subs = list(subscriptions)
+        self._received = [0] * len(self._subs)
+        self._stamps: list[Time | None] = [None] * len(self._subs)
+        self._processed = 0
+        self._frames = 0
+
+    def received(self, index: int, stamp: Time) -> None:
+        """Count a message of input ``index``."""
+        self._received[index] += 1
+        self._stamps[index] = stamp
+
+    def processed(self) -> None:
+        """Count a published frame."""
+        self._processed += 1
+
+    def report(self, sync: SyncCounters, drops: Counter[str], *, active: bool) -> None:
+        """Log which inputs are silent, and why nothing was published if nothing was."""
+        received, processed = self._received, self._processed
+        synchronised = sync.frames - self._frames
+        self._received, self._processed, self._frames = [0] * len(self._subs), 0, sync.frames
+        if not active:
+            return
+        logger = self._node.get_logger()
+        missing = [sub for sub, count in zip(self._subs, received, strict=True) if not count]
+        for sub in missing:  # also while LiDAR-only frames go out with the camera down
+            logger.warning(f'no messages on {sub.topic_name}: {self._why_nothing(sub)}')
+        if missing or processed:
+            return
+        stamps = [stamp_seconds(s) for s in self._stamps if s is not None]
+        if not synchronised:
+            names = ', '.join(f'{sub.topic_name} {s:.3f}'
+                              for sub, s in zip(self._subs, stamps, strict=True))
+            logger.warning(
+                f'messages arrive but none are synchronised: latest stamps {names} (spread '
+                f'{max(stamps) - min(stamps):.3f} s); raise sync.slop or correct the stamps with '
+                'sync.camera_offset / sync.lidar_offset')
+        else:
+            logger.warning(f'frames are dropped: {dict(drops)} so far (see the warnings above)')
+
+    def _why_nothing(self, sub: Subscription[Any]) -> str:
+        publishers = self._node.get_publishers_info_by_topic(sub.topic_name)
+        if not publishers:
+            return 'nobody publishes it; check the topic name and remapping'
+        if sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE and all(
+                p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers):
+            return ('its publisher is best effort but this subscription is reliable; set the '
+                    'reliability override to best_effort')
+        return (f'{len(publishers)} publisher(s) but nothing arrives; for large messages use the '
+                'Fast DDS profile in share/vlm_seg_ros/resource (see README, Troubleshooting)')

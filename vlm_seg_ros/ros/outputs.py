@@ -1,0 +1,265 @@
+"""A ``SceneFrame`` -> the node's output messages (scene graph, JSON, clouds, markers, images).
+
+Message building only: no publishing, no node. Every 3D output is in the frame of the
+``header`` given (the node's target frame); the images carry the camera image's header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+import json
+import math
+from typing import Any
+
+from builtin_interfaces.msg import Duration, Time
+from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
+import numpy as np
+import numpy.typing as npt
+from sensor_msgs.msg import Image, PointCloud2, RegionOfInterest
+from std_msgs.msg import ColorRGBA, Header, String
+from visualization_msgs.msg import Marker, MarkerArray
+
+from vlm_seg_ros.core.boxes import OrientedBox
+from vlm_seg_ros.core.render import DRAWN_PREDICATES, colour_of, colours_of
+from vlm_seg_ros.core.scene import ObjectSource, SceneFrame
+from vlm_seg_ros.msg import SceneGraph, SceneObject, SceneRelation
+from vlm_seg_ros.ros.conversions import (
+    array_to_image,
+    array_to_pointcloud2,
+    pack_rgb,
+    xyz_to_pointcloud2,
+)
+from vlm_seg_ros.runtime.config import OutputConfig
+
+# Fields of ~/objects/cloud, in this order (RViz colours by `rgb`, or by `instance`).
+OBJECT_CLOUD_DTYPE = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('rgb', '<f4'),
+                               ('instance', '<u4'), ('label', '<u2')])
+
+
+def to_time(seconds: float) -> Time:
+    """Convert seconds to ``builtin_interfaces/Time`` (0 for negative or non-finite)."""
+    if not math.isfinite(seconds) or seconds <= 0:
+        return Time()
+    nanoseconds = round(seconds * 1e9)
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def stamp_seconds(stamp: Time) -> float:
+    """Convert ``builtin_interfaces/Time`` to seconds."""
+    return float(stamp.sec + stamp.nanosec * 1e-9)
+
+
+def _point(values: Iterable[float]) -> Point:
+    x, y, z = (float(v) for v in values)
+    return Point(x=x, y=y, z=z)
+
+
+def _pose(box: OrientedBox) -> Pose:
+    qx, qy, qz, qw = (float(v) for v in box.quaternion())
+    return Pose(position=_point(box.center), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+
+
+def _vector(values: Iterable[float]) -> Vector3:
+    x, y, z = (float(v) for v in values)
+    return Vector3(x=x, y=y, z=z)
+
+
+# ObjectView.source -> SceneObject.source.
+SOURCES = {ObjectSource.LIDAR: SceneObject.SOURCE_LIDAR,
+           ObjectSource.BOTH: SceneObject.SOURCE_BOTH}
+
+
+def scene_graph(frame: SceneFrame, header: Header, image_header: Header | None, *,
+                object_points: bool) -> SceneGraph:
+    """Build the SceneGraph of a frame (objects by track id, relations, description)."""
+    graph = SceneGraph(header=header, image_header=image_header or Header(),
+                       description=frame.description,
+                       description_stamp=to_time(frame.description_stamp)
+                       if frame.description else Time())
+    for view in frame.objects:
+        track, segment = view.track, view.segment
+        centroid = (frame.points[view.indices].mean(axis=0) if view.indices.size
+                    else track.box.center)
+        message = SceneObject(
+            id=track.id, label=track.label, label_confidence=float(track.label_confidence),
+            caption=view.caption,
+            box_center=_pose(track.box), box_size=_vector(track.box.size),
+            centroid=_point(centroid),
+            label_value=view.label_value,
+            num_points=len(view.indices),
+            first_seen=to_time(track.first_seen), last_seen=to_time(track.last_seen),
+            observations=track.observations, source=SOURCES[view.source])
+        if view.image_box is not None:
+            x, y, w, h = view.image_box
+            message.image_box = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
+        if object_points and segment is not None:
+            message.points = xyz_to_pointcloud2(frame.points[view.indices], header)
+        graph.objects.append(message)
+    graph.relations = [
+        SceneRelation(subject_id=r.subject, predicate=r.predicate, object_id=r.object,
+                      confidence=float(r.confidence),
+                      evidence_count=frame.relation_evidence.get(
+                          (r.subject, r.predicate, r.object), 1))
+        for r in frame.geometry.relations]
+    return graph
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, 'get_fields_and_field_types'):
+        return {name: _plain(getattr(value, name))
+                for name in value.get_fields_and_field_types()
+                if not isinstance(getattr(value, name), PointCloud2)}
+    if isinstance(value, (list, tuple)) or hasattr(value, 'tolist'):
+        items = value.tolist() if hasattr(value, 'tolist') else value
+        return [_plain(item) for item in items] if isinstance(items, list) else items
+    return value
+
+
+def scene_graph_json(graph: SceneGraph) -> str:
+    """Serialise a SceneGraph as JSON: its fields by name, without the per-object clouds."""
+    return json.dumps(_plain(graph), separators=(',', ':'))
+
+
+def object_cloud(frame: SceneFrame, header: Header) -> PointCloud2:
+    """All points of this frame's tracked objects, with ``rgb``, ``instance`` and ``label``.
+
+    ``instance`` is the track id; ``label`` the object's value in ``~/labels`` (0 when it is
+    not in the image); ``rgb`` its colour (the same as in the overlay and markers).
+    """
+    parts = [view for view in frame.objects if view.indices.size]
+    count = sum(view.indices.size for view in parts)
+    cloud = np.zeros(count, dtype=OBJECT_CLOUD_DTYPE)
+    start = 0
+    for view in parts:
+        rows = slice(start, start + view.indices.size)
+        xyz = frame.points[view.indices]
+        cloud['x'][rows], cloud['y'][rows], cloud['z'][rows] = xyz.T
+        cloud['instance'][rows] = view.track.id
+        cloud['label'][rows] = view.label_value
+        start += view.indices.size
+    cloud['rgb'] = pack_rgb(colours_of(cloud['instance']))
+    return array_to_pointcloud2(cloud, header, is_dense=True)
+
+
+def obstacle_cloud(frame: SceneFrame, header: Header) -> PointCloud2:
+    """Non-ground points inside the range and height crop (for a costmap obstacle layer)."""
+    obstacles = frame.points[frame.geometry.segmentation.obstacles]
+    return xyz_to_pointcloud2(obstacles, header)
+
+
+def label_image(labels: npt.NDArray[np.uint16], header: Header) -> Image:
+    """Return the instance label image as a ``mono16`` Image."""
+    return array_to_image(labels, encoding='mono16', header=header)
+
+
+def overlay_image(overlay: npt.NDArray[np.uint8], header: Header) -> Image:
+    """Return the overlay as an ``rgb8`` Image."""
+    return array_to_image(overlay, encoding='rgb8', header=header)
+
+
+def _colour(rgb: tuple[float, float, float], alpha: float) -> ColorRGBA:
+    return ColorRGBA(r=float(rgb[0]), g=float(rgb[1]), b=float(rgb[2]), a=float(alpha))
+
+
+class MarkerBook:
+    """Builds ``~/markers`` and remembers what it drew, so that stale markers get deleted."""
+
+    NAMESPACES = ('boxes', 'labels', 'relations')
+
+    def __init__(self, lifetime: float = 0.0) -> None:
+        """Start with nothing drawn; markers last ``lifetime`` s unless refreshed (0: forever)."""
+        self._drawn: dict[tuple[str, int], str] = {}
+        nanoseconds = round(lifetime * 1e9)
+        self._lifetime = Duration(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
+
+    def markers(self, frame: SceneFrame, header: Header) -> MarkerArray:
+        """Boxes and id/label texts per object, relation lines; DELETE for what went away."""
+        markers: list[Marker] = []
+        lifetime = self._lifetime
+        for view in frame.objects:
+            track = view.track
+            red, green, blue = colour_of(track.id)
+            rgb = (red / 255, green / 255, blue / 255)
+            box = track.box
+            markers.append(Marker(
+                header=header, ns='boxes', id=track.id, type=Marker.CUBE, action=Marker.ADD,
+                pose=_pose(box), scale=_vector(np.maximum(box.size, 0.02)),
+                color=_colour(rgb, 0.35), lifetime=lifetime))
+            text_pose = _pose(box)
+            text_pose.position.z += float(box.size[2]) / 2 + 0.4
+            text_pose.orientation = Quaternion()
+            markers.append(Marker(
+                header=header, ns='labels', id=track.id, type=Marker.TEXT_VIEW_FACING,
+                action=Marker.ADD, pose=text_pose, scale=Vector3(z=0.5),
+                color=_colour(rgb, 1.0), text=f'#{track.id} {track.label}'.strip(),
+                lifetime=lifetime))
+        centres = {view.track.id: view.track.box.center for view in frame.objects}
+        lines = Marker(header=header, ns='relations', id=0, type=Marker.LINE_LIST,
+                       action=Marker.ADD, scale=Vector3(x=0.05), lifetime=lifetime,
+                       pose=Pose(orientation=Quaternion(w=1.0)))
+        for relation in frame.geometry.relations:
+            if relation.predicate not in DRAWN_PREDICATES or relation.subject > relation.object:
+                continue
+            colour = _colour(DRAWN_PREDICATES[relation.predicate], 0.9)
+            for end in (relation.subject, relation.object):
+                lines.points.append(_point(centres[end]))
+                lines.colors.append(colour)
+        if lines.points:
+            markers.append(lines)
+        drawn = {(m.ns, m.id): header.frame_id for m in markers}
+        for (ns, marker_id), frame_id in self._drawn.items():
+            if (ns, marker_id) not in drawn:
+                markers.append(Marker(header=Header(stamp=header.stamp, frame_id=frame_id),
+                                      ns=ns, id=marker_id, action=Marker.DELETE))
+        self._drawn = drawn
+        return MarkerArray(markers=markers)
+
+    def clear(self, header: Header) -> MarkerArray:
+        """Delete everything this book drew (e.g. when the node deactivates)."""
+        self._drawn = {}
+        return MarkerArray(markers=[Marker(header=header, action=Marker.DELETEALL)])
+
+
+class OutputBuilder:
+    """Every output message of a frame, by the node's topic name relative to ``~/``."""
+
+    def __init__(self, config: OutputConfig) -> None:
+        """Build what ``config`` enables."""
+        self.config = config
+        self._markers = MarkerBook(config.marker_lifetime)
+        self._last_description = -1.0
+
+    def build(self, frame: SceneFrame, header: Header, image_header: Header | None, *,
+              wanted: Callable[[str], bool]) -> list[tuple[str, Any]]:
+        """Return ``(name, message)`` of every output ``wanted(name)`` asks for.
+
+        The scene graph and the markers (whose book must see every frame to delete what went
+        away) are always built; images only for a frame with a camera; the description at
+        most every ``description_period`` seconds of stamps (and when time goes back).
+        """
+        config = self.config
+        graph = scene_graph(frame, header, image_header, object_points=config.object_points)
+        result: list[tuple[str, Any]] = [('scene_graph', graph)]
+        if config.scene_graph_json and wanted('scene_graph/json'):
+            result.append(('scene_graph/json', String(data=scene_graph_json(graph))))
+        if config.object_cloud and wanted('objects/cloud'):
+            result.append(('objects/cloud', object_cloud(frame, header)))
+        if config.obstacles and wanted('obstacles'):
+            result.append(('obstacles', obstacle_cloud(frame, header)))
+        if config.markers:
+            result.append(('markers', self._markers.markers(frame, header)))
+        if image_header is not None:
+            if config.labels and frame.labels is not None and wanted('labels'):
+                result.append(('labels', label_image(frame.labels, image_header)))
+            if config.overlay and frame.overlay is not None:
+                result.append(('overlay', overlay_image(frame.overlay, image_header)))
+        stamp = stamp_seconds(header.stamp)
+        period = config.description_period
+        if stamp < self._last_description or stamp - self._last_description >= period:
+            self._last_description = stamp
+            result.append(('description', String(data=frame.description)))
+        return result
+
+    def clear_markers(self, header: Header) -> MarkerArray:
+        """Delete every marker drawn so far."""
+        return self._markers.clear(header)

@@ -1,0 +1,360 @@
+r"""``process-bag``: the perception pipeline on every scan of a recorded bag.
+
+Reads a rosbag2 (MCAP or SQLite 3) with ``rosbags`` and runs every scan through the frame
+runner the node uses (``runtime.frames.FrameRunner``), with its camera messages when the
+node's synchroniser pairs them (``core.sync.ScanSynchronizer``, on the bag's log time), else
+alone. No frame is skipped for being late, unlike live mode, and the models run synchronously
+on each frame: the output is the same on every run. It writes a new bag: every message of the
+input, plus the node's outputs under ``--namespace`` (default ``/perception``, the node's own
+topic names): ``scene_graph``, ``scene_graph/json``, ``objects/cloud``, ``obstacles``,
+``markers``, ``labels``, ``overlay``, ``description``, each logged at the time of the message
+that completed its frame::
+
+    process-bag recording/ annotated/ --params-file config/perception.yaml \
+        -p segmentation.max_range:=40.0 --points /ouster/points --image /camera/image_raw \
+        --camera-info /camera/camera_info
+
+Topics are found by type when the bag has one of each (else name them). Parameters are the
+node's (a ROS parameters file, then ``-p name:=value``). The LiDAR-to-camera transform and
+``target_frame`` come from the bag's ``/tf_static`` (as a tf2 listener replaying it would hold
+it at each frame), else the ``lidar_to_camera`` parameter; ``/tf`` is not read, so a
+``target_frame`` must be reachable through static transforms.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+import math
+from pathlib import Path
+import sys
+import time
+from typing import Any
+
+from builtin_interfaces.msg import Time
+import numpy as np
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from tqdm import tqdm
+
+from vlm_seg_ros.core.sync import ScanFrame
+from vlm_seg_ros.core.transforms import RigidTransform
+from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError, VlmSegError
+from vlm_seg_ros.models.engine import SemanticEngine
+from vlm_seg_ros.ros.bags import TF_STATIC_TOPIC, BagReader, BagWriter, TransformTree, to_ros
+from vlm_seg_ros.ros.nodes.frames import (
+    DroppedFrameError,
+    decode_or_scan_alone,
+    headers,
+    scan_synchronizer,
+)
+from vlm_seg_ros.ros.outputs import OutputBuilder
+from vlm_seg_ros.runtime.config import read_values, to_config
+from vlm_seg_ros.runtime.frames import DropReason, FrameRunner
+
+POINTS_TYPE = 'sensor_msgs/msg/PointCloud2'
+IMAGE_TYPE = 'sensor_msgs/msg/Image'
+COMPRESSED_IMAGE_TYPE = 'sensor_msgs/msg/CompressedImage'
+CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The bag's sensor topics; ``image`` and ``camera_info`` are None for LiDAR only."""
+
+    points: str
+    image: str | None = None
+    camera_info: str | None = None
+
+    @property
+    def inputs(self) -> list[str]:
+        """The topics in the synchroniser's order (points first)."""
+        return [t for t in (self.points, self.image, self.camera_info) if t is not None]
+
+
+def choose_topics(bag_topics: dict[str, str], *, points: str | None, image: str | None,
+                  camera_info: str | None, camera: bool) -> Topics:
+    """Pick the sensor topics: the named ones (checked), else the only one of each type.
+
+    The image may be a ``sensor_msgs/Image`` or a ``sensor_msgs/CompressedImage`` topic (JPEG
+    or PNG, how most bags record cameras); unnamed, the only Image topic is taken, else the
+    only CompressedImage one.
+
+    Raises:
+        InvalidInputError: naming the candidates when a topic is missing, of the wrong type,
+            or ambiguous.
+
+    """
+    def pick(given: str | None, msgtype: str, flag: str, *other: str) -> str:
+        if given is not None:
+            if bag_topics.get(given) not in (msgtype, *other):
+                found = bag_topics.get(given, 'not in the bag')
+                msg = (f'{flag} {given}: expected a {" or ".join((msgtype, *other))} topic, '
+                       f'it is {found}')
+                raise InvalidInputError(msg)
+            return given
+        kinds = (msgtype, *other)
+        candidates = sorted(t for t, kind in bag_topics.items() if kind == msgtype)
+        for kind_ in other:
+            if not candidates:
+                msgtype = kind_
+                candidates = sorted(t for t, kind in bag_topics.items() if kind == kind_)
+        if not candidates:
+            msgtype = ' or '.join(kinds)
+        if len(candidates) != 1:
+            msg = (f'the bag has {len(candidates)} {msgtype} topics {candidates}; name one '
+                   f'with {flag}' + (' (or use --no-camera)' if msgtype != POINTS_TYPE else ''))
+            raise InvalidInputError(msg)
+        return candidates[0]
+
+    chosen = Topics(pick(points, POINTS_TYPE, '--points'))
+    if camera:
+        chosen = replace(chosen, image=pick(image, IMAGE_TYPE, '--image',
+                                            COMPRESSED_IMAGE_TYPE),
+                         camera_info=pick(camera_info, CAMERA_INFO_TYPE, '--camera-info'))
+    return chosen
+
+
+class StaticTransforms:
+    """The bag's ``/tf_static`` as the node's extrinsics (``ros.nodes.extrinsics.Extrinsics``)."""
+
+    def __init__(self, tree: TransformTree) -> None:
+        """Look transforms up in ``tree`` (kept up to date by the caller)."""
+        self.tree = tree
+
+    @property
+    def has_tf(self) -> bool:
+        """Return whether the bag had any static transform."""
+        return len(self.tree) > 0
+
+    def lookup(self, target_frame: str, target_stamp: Time, source_frame: str,
+               source_stamp: Time, *, fixed_frame: str, timeout: float) -> RigidTransform:
+        """Return the static transform from ``source_frame`` into ``target_frame``.
+
+        Raises:
+            TransformUnavailableError: naming both frames.
+
+        """
+        del target_stamp, source_stamp, fixed_frame, timeout  # static: the same at all times
+        return self.tree.lookup(target_frame, source_frame)
+
+
+@dataclass
+class Summary:
+    """What a run did."""
+
+    messages: int = 0
+    frames: int = 0
+    processed: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    seconds: list[float] = field(default_factory=list)
+    objects: list[int] = field(default_factory=list)
+    written: int = 0
+    models: dict[str, str] = field(default_factory=dict)
+
+    def text(self, output: Path) -> str:
+        """Return the summary as one paragraph."""
+        size = sum(p.stat().st_size for p in output.rglob('*') if p.is_file())
+        ms = np.array(self.seconds) * 1e3
+        timing = (f'{np.median(ms):.0f} ms per frame (median, p95 {np.percentile(ms, 95):.0f})'
+                  if len(ms) else 'no frame processed')
+        dropped = (', dropped ' + ', '.join(f'{n} {why}' for why, n in self.dropped.items())
+                   if self.dropped else '')
+        objects = f'{np.mean(self.objects):.1f} objects per frame' if self.objects else ''
+        models = ', '.join(f'{role} {name}' for role, name in self.models.items()) or 'none'
+        return (f'process-bag: {self.frames} synchronised frames from {self.messages} messages, '
+                f'{self.processed} processed{dropped}; {timing}; {objects}; models: {models}; '
+                f'wrote {output} ({self.written} messages, {size / 1e6:.1f} MB)')
+
+
+def process_bag(source: Path, output: Path, *, values: dict[str, Any],
+                topics: tuple[str | None, str | None, str | None] = (None, None, None),
+                storage: str, overwrite: bool, namespace: str, models: bool,
+                log: Callable[[str], None], progress: bool = True) -> Summary:
+    """Run every scan of ``source`` through the frame runner; write ``output``.
+
+    Args:
+        source: the input bag (folder, or one ``.mcap`` file).
+        output: the bag to write (must not exist unless ``overwrite``).
+        values: perception_node parameter values by name (``runtime.config.read_values``).
+        topics: the points, image and camera_info topics; None: the bag's only one of its
+            type (see ``choose_topics``).
+        storage: ``'mcap'`` or ``'sqlite3'``.
+        overwrite: replace an existing output bag.
+        namespace: prefix of the output topics.
+        models: run the configured models (those in the local cache); False: geometry only.
+        log: where warnings and model messages go.
+        progress: show a progress bar on stderr.
+
+    Raises:
+        InvalidInputError: on a bad bag, topic choice or parameter, or an output that is the
+            input or holds it (``overwrite`` would delete the recording being read).
+
+    """
+    source_path, output_path = source.resolve(), output.resolve()
+    if output_path == source_path or output_path in source_path.parents:
+        msg = (f'the output {output} is the input bag {source} or holds it; write the '
+               'annotated bag somewhere else')
+        raise InvalidInputError(msg)
+    config, static_extrinsic = to_config(values)
+    if not models:
+        config = replace(config, models=replace(config.models, segmenter='', describer=''))
+    summary = Summary()
+    with BagReader(source) as bag:
+        camera = config.camera.enabled
+        points, image, camera_info = topics
+        chosen = choose_topics(bag.topics, points=points, image=image, camera_info=camera_info,
+                               camera=camera)
+        inputs = chosen.inputs
+        index_of = {topic: i for i, topic in enumerate(inputs)}
+        types = {chosen.points: PointCloud2, chosen.camera_info: CameraInfo,
+                 chosen.image: (CompressedImage if bag.topics.get(chosen.image or '')
+                                == COMPRESSED_IMAGE_TYPE else Image)}
+        tree = TransformTree()
+        first_static = next(iter(bag.messages([TF_STATIC_TOPIC])), None)
+        if first_static is not None:  # latched: known from the start, as a listener gets it
+            bag.add_transforms(tree, first_static)
+        extrinsics = StaticTransforms(tree)
+        sync = scan_synchronizer(config.sync, camera_inputs=len(inputs) - 1)
+        builder = OutputBuilder(config.outputs)
+        warned: set[str] = set()
+
+        def warn(text: str) -> None:
+            key = text.split(':')[0]
+            if key not in warned:  # once per kind, like the node's throttled warnings
+                warned.add(key)
+                log(f'warning: {text} (further ones are counted, not shown)')
+
+        def dropped(reason: DropReason, text: str) -> None:
+            summary.dropped[reason] += 1
+            warn(f'dropped {text}')
+
+        engine = SemanticEngine(config.models, config, inline=True,
+                                log=lambda level, text: log(f'{level}: {text}'))
+        engine.start(wait=True)
+        runner = FrameRunner(config, engine, notify=lambda event, text: log(f'info: {text}'))
+        summary.models = {role: status for role, status in engine.status().items()
+                          if status.startswith('loaded')}
+
+        def process(frame: ScanFrame[Any], out: BagWriter, log_time: int) -> None:
+            summary.frames += 1
+            started = time.perf_counter()
+            messages = (frame.scan, *(frame.camera or ()))
+            try:
+                decoded = decode_or_scan_alone(messages, config, extrinsics, static_extrinsic,
+                                               warn=warn, dropped=dropped)
+            except DroppedFrameError as exc:
+                dropped(exc.reason, f'a frame: {exc}')
+                return
+            if decoded is None:
+                summary.dropped[DropReason.NO_TRANSFORM] += 1
+                return
+            result = runner.run(decoded, render_overlay=True)
+            for name, output_message in builder.build(result, *headers(decoded),
+                                                      wanted=lambda _: True):
+                out.write(f'{namespace}/{name}', output_message, log_time)
+                summary.written += 1
+            runner.observe(result, decoded)
+            summary.seconds.append(time.perf_counter() - started)
+            summary.objects.append(len(result.objects))
+            summary.processed += 1
+
+        with BagWriter(output, storage=storage, overwrite=overwrite) as out:
+            bar = tqdm(total=bag.count(), unit='msg', desc='process-bag', disable=not progress,
+                       mininterval=0.5, file=sys.stderr)
+            log_time = 0
+            for message in bag.messages():
+                out.copy(message)
+                summary.messages += 1
+                bar.update()
+                if message.topic == TF_STATIC_TOPIC:
+                    bag.add_transforms(tree, message)
+                    continue
+                index = index_of.get(message.topic)
+                if index is None:
+                    continue
+                try:
+                    ros = to_ros(message)
+                    if not isinstance(ros, types[message.topic]):
+                        msg = f'{message.topic} carries {message.msgtype}'
+                        raise InvalidInputError(msg)
+                except (InvalidInputError, RuntimeError) as exc:
+                    summary.dropped[DropReason.UNDECODABLE_MESSAGE] += 1
+                    warn(f'undecodable message on {message.topic}: {exc}')
+                    continue
+                # The bag's log time is the synchroniser's clock: a scan waits for its camera
+                # as long as it would have live, then goes alone.
+                log_time, now = message.timestamp, message.timestamp / 1e9
+                stamp = ros.header.stamp.sec * 1_000_000_000 + ros.header.stamp.nanosec
+                frames = sync.poll(now)
+                if index == 0:
+                    runner.scan_arrived(stamp)
+                    frames += sync.add_scan(stamp, ros, now)
+                else:
+                    frames += sync.add_camera(index, stamp, ros, now)
+                for frame in frames:
+                    process(frame, out, log_time)
+            for frame in sync.poll(math.inf):  # the scans still waiting at the bag's end
+                process(frame, out, log_time)
+            bar.close()
+        engine.stop()
+    summary.written += summary.messages
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``process-bag``; return the exit code (2 on bad input)."""
+    parser = argparse.ArgumentParser(
+        prog='process-bag', description=__doc__.split('\n\n')[0],
+        epilog='Topics and parameters: see README, "Recorded bags".')
+    parser.add_argument('input', type=Path, help='the bag to read (folder or .mcap file)')
+    parser.add_argument('output', type=Path, help='the bag to write (a new folder)')
+    parser.add_argument('--params-file', type=Path,
+                        help="perception_node's parameters (e.g. config/perception.yaml)")
+    parser.add_argument('-p', dest='overrides', action='append', default=[],
+                        metavar='NAME:=VALUE', help='a parameter, after the file (repeatable)')
+    parser.add_argument('--points', help='PointCloud2 topic (default: the only one)')
+    parser.add_argument('--image', help='Image topic (default: the only one)')
+    parser.add_argument('--camera-info', help='CameraInfo topic (default: the only one)')
+    parser.add_argument('--no-camera', action='store_true',
+                        help='LiDAR only: every scan is a frame (camera.enabled:=false)')
+    parser.add_argument('--namespace', default='/perception',
+                        help='prefix of the output topics (default /perception)')
+    parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
+                        help='storage of the output bag (default mcap)')
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing output')
+    parser.add_argument('--no-models', action='store_true',
+                        help='geometry only, even when models are in the cache')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    args = parser.parse_args(argv)
+
+    def log(text: str) -> None:
+        tqdm.write(text, file=sys.stderr)
+
+    try:
+        values = read_values(args.params_file, args.overrides)
+        if args.no_camera:
+            values['camera.enabled'] = False
+        summary = process_bag(args.input, args.output, values=values,
+                              topics=(args.points, args.image, args.camera_info),
+                              storage=args.storage, overwrite=args.overwrite,
+                              namespace=args.namespace.rstrip('/'), models=not args.no_models,
+                              log=log, progress=not args.quiet)
+    except (InvalidInputError, TransformUnavailableError) as exc:
+        print(f'process-bag: {exc}', file=sys.stderr)
+        return 2
+    except VlmSegError as exc:
+        print(f'process-bag: {exc}', file=sys.stderr)
+        return 1
+    print(summary.text(args.output))
+    return 0 if summary.processed else 1
+
+
+def cli() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == '__main__':
+    cli()
