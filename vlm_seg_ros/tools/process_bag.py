@@ -168,6 +168,62 @@ class Summary:
                 f'wrote {output} ({self.written} messages, {size / 1e6:.1f} MB)')
 
 
+class _OncePerKind:
+    """Warnings shown once per kind (the text before its first colon), like the node's."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self._log = log
+        self._shown: set[str] = set()
+
+    def __call__(self, text: str) -> None:
+        kind = text.split(':')[0]
+        if kind not in self._shown:
+            self._shown.add(kind)
+            self._log(f'warning: {text} (further ones are counted, not shown)')
+
+
+class _FramesOut:
+    """The node's frame path on a bag's frames: decode, run, write the outputs, count."""
+
+    def __init__(self, runner: FrameRunner, builder: OutputBuilder,
+                 extrinsics: StaticTransforms, static_extrinsic: RigidTransform,
+                 summary: Summary, namespace: str, warn: Callable[[str], None]) -> None:
+        self.runner, self.builder, self.summary = runner, builder, summary
+        self.extrinsics, self.static_extrinsic = extrinsics, static_extrinsic
+        self.namespace, self.warn = namespace, warn
+
+    def dropped(self, reason: DropReason, text: str) -> None:
+        """Count a drop and warn (once per kind)."""
+        self.summary.dropped[reason] += 1
+        self.warn(f'dropped {text}')
+
+    def process(self, frame: ScanFrame[Any], out: BagWriter, log_time: int) -> None:
+        """Run one frame from the synchroniser; write its outputs at ``log_time``."""
+        summary, runner = self.summary, self.runner
+        summary.frames += 1
+        started = time.perf_counter()
+        messages = (frame.scan, *(frame.camera or ()))
+        try:
+            decoded = decode_or_scan_alone(messages, runner.config, self.extrinsics,
+                                           self.static_extrinsic, warn=self.warn,
+                                           dropped=self.dropped)
+        except DroppedFrameError as exc:
+            self.dropped(exc.reason, f'a frame: {exc}')
+            return
+        if decoded is None:
+            summary.dropped[DropReason.NO_TRANSFORM] += 1
+            return
+        result = runner.run(decoded, render_overlay=True)
+        for name, message in self.builder.build(result, *headers(decoded),
+                                                wanted=lambda _: True):
+            out.write(f'{self.namespace}/{name}', message, log_time)
+            summary.written += 1
+        runner.observe(result, decoded)
+        summary.seconds.append(time.perf_counter() - started)
+        summary.objects.append(len(result.objects))
+        summary.processed += 1
+
+
 def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                 topics: tuple[str | None, str | None, str | None] = (None, None, None),
                 storage: str, overwrite: bool, namespace: str, models: bool,
@@ -217,48 +273,15 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
             bag.add_transforms(tree, first_static)
         extrinsics = StaticTransforms(tree)
         sync = scan_synchronizer(config.sync, camera_inputs=len(inputs) - 1)
-        builder = OutputBuilder(config.outputs)
-        warned: set[str] = set()
-
-        def warn(text: str) -> None:
-            key = text.split(':')[0]
-            if key not in warned:  # once per kind, like the node's throttled warnings
-                warned.add(key)
-                log(f'warning: {text} (further ones are counted, not shown)')
-
-        def dropped(reason: DropReason, text: str) -> None:
-            summary.dropped[reason] += 1
-            warn(f'dropped {text}')
-
+        warn = _OncePerKind(log)
         engine = SemanticEngine(config.models, config, inline=True,
                                 log=lambda level, text: log(f'{level}: {text}'))
         engine.start(wait=True)
         runner = FrameRunner(config, engine, notify=lambda event, text: log(f'info: {text}'))
         summary.models = {role: status for role, status in engine.status().items()
                           if status.startswith('loaded')}
-
-        def process(frame: ScanFrame[Any], out: BagWriter, log_time: int) -> None:
-            summary.frames += 1
-            started = time.perf_counter()
-            messages = (frame.scan, *(frame.camera or ()))
-            try:
-                decoded = decode_or_scan_alone(messages, config, extrinsics, static_extrinsic,
-                                               warn=warn, dropped=dropped)
-            except DroppedFrameError as exc:
-                dropped(exc.reason, f'a frame: {exc}')
-                return
-            if decoded is None:
-                summary.dropped[DropReason.NO_TRANSFORM] += 1
-                return
-            result = runner.run(decoded, render_overlay=True)
-            for name, output_message in builder.build(result, *headers(decoded),
-                                                      wanted=lambda _: True):
-                out.write(f'{namespace}/{name}', output_message, log_time)
-                summary.written += 1
-            runner.observe(result, decoded)
-            summary.seconds.append(time.perf_counter() - started)
-            summary.objects.append(len(result.objects))
-            summary.processed += 1
+        frames_out = _FramesOut(runner, OutputBuilder(config.outputs), extrinsics,
+                                static_extrinsic, summary, namespace, warn)
 
         with BagWriter(output, storage=storage, overwrite=overwrite) as out:
             bar = tqdm(total=bag.count(), unit='msg', desc='process-bag', disable=not progress,
@@ -280,8 +303,8 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                         msg = f'{message.topic} carries {message.msgtype}'
                         raise InvalidInputError(msg)
                 except (InvalidInputError, RuntimeError) as exc:
-                    summary.dropped[DropReason.UNDECODABLE_MESSAGE] += 1
-                    warn(f'undecodable message on {message.topic}: {exc}')
+                    frames_out.dropped(DropReason.UNDECODABLE_MESSAGE,
+                                       f'a message on {message.topic}: {exc}')
                     continue
                 # The bag's log time is the synchroniser's clock: a scan waits for its camera
                 # as long as it would have live, then goes alone.
@@ -294,9 +317,9 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                 else:
                     frames += sync.add_camera(index, stamp, ros, now)
                 for frame in frames:
-                    process(frame, out, log_time)
+                    frames_out.process(frame, out, log_time)
             for frame in sync.poll(math.inf):  # the scans still waiting at the bag's end
-                process(frame, out, log_time)
+                frames_out.process(frame, out, log_time)
             bar.close()
         engine.stop()
     summary.written += summary.messages
