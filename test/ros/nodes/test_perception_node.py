@@ -320,6 +320,11 @@ def test_parameters_are_checked_when_set_at_runtime(ros, spawn) -> None:
     assert set_parameter('segmentation.min_points', 25).successful
     assert 'tracks restart' in node.output() or ros.spin_until(
         lambda: 'tracks restart' in node.output(), timeout=20)
+    # Applied after acceptance (post-set callback): the synchroniser too, without an error.
+    assert set_parameter('sync.slop', 0.08).successful
+    assert set_parameter('masks.erosion', 3).successful
+    ros.spin_until(lambda: False, timeout=1.0)
+    assert node.proc.poll() is None and 'raised' not in node.output(), node.output()
 
 
 def test_inputs_keep_only_the_newest_message_and_start_best_effort() -> None:

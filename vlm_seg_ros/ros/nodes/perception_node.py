@@ -385,6 +385,8 @@ class PerceptionNode(LifecycleNode):
         config, extrinsic = parameters.read(self)
         if self.runner.reconfigure(config):
             self.get_logger().info('segmentation/tracking parameters changed: tracks restart')
+        if config.sync != self.config.sync:  # scans waiting for their camera start again
+            self.sync = scan_synchronizer(config.sync, camera_inputs=len(self.inputs) - 1)
         # The worker reads these once per frame; swapping them is atomic.
         self.config, self.static_extrinsic = config, extrinsic
 
