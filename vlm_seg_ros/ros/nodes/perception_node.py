@@ -3,7 +3,10 @@
 Subscribes (relative names, remappable; keep-last 1, reliable when every publisher of the
 topic is, else best effort (``ros.nodes.qos``), overridable with the standard
 ``qos_overrides.<topic>.subscription.*`` parameters): ``points`` (PointCloud2), ``image``
-(Image) and ``camera_info`` (CameraInfo), synchronised by approximate time.
+(Image, or CompressedImage on ``image/compressed``) and ``camera_info`` (CameraInfo). Every
+scan becomes a frame, with its camera messages when they pair within ``sync.slop``
+(``core.sync.ScanSynchronizer``), else alone; frames run through the ROS-free
+``runtime.frames.FrameRunner``, which owns every per-frame rule (this node is its ROS plumbing).
 
 Publishes under ``~/``: ``scene_graph``, ``scene_graph/json``, ``objects/cloud``,
 ``obstacles``, ``markers``, ``labels``, ``overlay``, ``description`` (see README). Serves
