@@ -142,6 +142,7 @@ class Node:
                                      env=env)
         self.graphs: list[SceneGraph] = []
         self.statuses: dict[str, DiagnosticStatus] = {}
+        self.reports = 0  # /diagnostics arrays received
         kinds = ((PointCloud2, 'points'), (Image, 'image'), (CameraInfo, 'camera_info'))
         self.pubs = [ros.node.create_publisher(kind, f'{namespace}/{name}',
                                                qos_profile_sensor_data)
@@ -151,6 +152,7 @@ class Node:
         ros.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
 
     def _on_diagnostics(self, array: DiagnosticArray) -> None:
+        self.reports += 1
         for status in array.status:
             self.statuses[status.name] = status
 
@@ -204,7 +206,14 @@ class Node:
         return found()
 
     def counted(self, reason: str, make: Callable[[], tuple], timeout: float = 15.0) -> bool:
-        """Publish ``make()`` every 0.2 s until /diagnostics counts one more ``reason`` drop."""
+        """Publish ``make()`` every 0.2 s until /diagnostics counts one more ``reason`` drop.
+
+        The count to beat is read from a report made after this call: one already on its way
+        may lack drops of earlier frames, whose arrival would then pass for this one's (and
+        under load this one's frame may since have been replaced by a newer, never decoded).
+        """
+        seen = self.reports
+        self.ros.spin_until(lambda: self.reports >= seen + 2, timeout=5.0)
         before = self.drops().get(reason, 0)
 
         def done() -> bool:
