@@ -49,6 +49,17 @@ def stamp_seconds(stamp: Time) -> float:
     return float(stamp.sec + stamp.nanosec * 1e-9)
 
 
+def stamp_ns(stamp: Time) -> int:
+    """Convert ``builtin_interfaces/Time`` to integer nanoseconds (exact)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def time_from_ns(nanoseconds: int) -> Time:
+    """Convert integer nanoseconds to ``builtin_interfaces/Time`` (exact)."""
+    sec, nanosec = divmod(int(nanoseconds), 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
+
+
 def _point(values: Iterable[float]) -> Point:
     x, y, z = (float(v) for v in values)
     return Point(x=x, y=y, z=z)

@@ -44,7 +44,7 @@ from pathlib import Path
 import re
 import sys
 
-from builtin_interfaces.msg import Duration, Time
+from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 import numpy as np
 from std_msgs.msg import ColorRGBA, Header
@@ -56,6 +56,7 @@ from vlm_seg_ros.datasets import kitti
 from vlm_seg_ros.datasets.kitti_messages import CAMERA_FRAME, LIDAR_FRAME, kitti_messages
 from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.ros.bags import STORAGES, BagWriter, StampedTransform
+from vlm_seg_ros.ros.outputs import time_from_ns
 
 POINTS_TOPIC = '/kitti/points'
 IMAGE_TOPIC = '/kitti/image'
@@ -83,11 +84,6 @@ class Summary:
     messages: int
     path: Path
     bytes: int
-
-
-def _time(stamp: int) -> Time:
-    sec, nanosec = divmod(stamp, _NS)
-    return Time(sec=sec, nanosec=nanosec)
 
 
 def frames_in(folder: Path) -> list[str]:
@@ -210,7 +206,7 @@ def convert(folder: str | Path, output: str | Path, *, frames: list[str] | None 
                 bag.write_transforms([StampedTransform(LIDAR_FRAME, CAMERA_FRAME,
                                                        camera_in_lidar, tf_stamp)], tf_stamp)
                 previous = pose
-            cloud, image, info = messages.stamped(_time(stamp))
+            cloud, image, info = messages.stamped(time_from_ns(stamp))
             # The camera's messages first, as a LiDAR driver publishes a scan at the end of its
             # sweep: frames 2 s apart find the camera silent for longer than
             # sync.camera_timeout, and a scan that comes before its image then goes alone.
@@ -220,7 +216,7 @@ def convert(folder: str | Path, output: str | Path, *, frames: list[str] | None 
             if labels.is_dir():
                 label_file = labels / f'{frame}.txt'
                 objects = kitti.read_labels(label_file) if label_file.is_file() else []
-                header = Header(stamp=_time(stamp), frame_id=LIDAR_FRAME)
+                header = Header(stamp=time_from_ns(stamp), frame_id=LIDAR_FRAME)
                 bag.write(LABELS_TOPIC, label_markers(objects, messages.calibration, header,
                                                       lifetime), stamp)
         written = bag.message_count

@@ -49,7 +49,7 @@ from vlm_seg_ros.ros.nodes.frames import (
     headers,
     scan_synchronizer,
 )
-from vlm_seg_ros.ros.outputs import OutputBuilder
+from vlm_seg_ros.ros.outputs import OutputBuilder, stamp_ns
 from vlm_seg_ros.runtime.config import read_values, to_config
 from vlm_seg_ros.runtime.frames import DropReason, FrameRunner
 
@@ -309,7 +309,7 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                 # The bag's log time is the synchroniser's clock: a scan waits for its camera
                 # as long as it would have live, then goes alone.
                 log_time, now = message.timestamp, message.timestamp / 1e9
-                stamp = ros.header.stamp.sec * 1_000_000_000 + ros.header.stamp.nanosec
+                stamp = stamp_ns(ros.header.stamp)
                 frames = sync.poll(now)
                 if index == 0:
                     runner.scan_arrived(stamp)

@@ -35,9 +35,9 @@ from vlm_seg_ros.ros.conversions import (
     pointcloud2_to_array,
     pointcloud2_to_xyz,
 )
-from vlm_seg_ros.ros.outputs import stamp_seconds
+from vlm_seg_ros.ros.outputs import stamp_ns, stamp_seconds, time_from_ns
 from vlm_seg_ros.runtime.config import PerceptionConfig
-from vlm_seg_ros.runtime.frames import CAMERA_REASONS, NS, DropReason, FrameInputs
+from vlm_seg_ros.runtime.frames import CAMERA_REASONS, DropReason, FrameInputs
 
 
 class TransformSource(Protocol):
@@ -154,8 +154,8 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
                 warn(f'{exc}; using the lidar_to_camera parameter instead')
             to_camera = static_extrinsic
         camera = CameraView(rgb, model, to_camera)
-        image_stamp, image_frame = _ns(image.header.stamp), image.header.frame_id
-    return FrameInputs(points, intensity, _ns(stamp), target, to_target, camera, image_stamp,
+        image_stamp, image_frame = stamp_ns(image.header.stamp), image.header.frame_id
+    return FrameInputs(points, intensity, stamp_ns(stamp), target, to_target, camera, image_stamp,
                        image_frame)
 
 
@@ -186,18 +186,12 @@ def decode_or_scan_alone(messages: Sequence[Any], config: PerceptionConfig,
 
 def headers(inputs: FrameInputs) -> tuple[Header, Header | None]:
     """Return the outputs' header (scan stamp, output frame) and the image's (or None)."""
-    header = Header(stamp=_time(inputs.stamp_ns), frame_id=inputs.frame_id)
+    header = Header(stamp=time_from_ns(inputs.stamp_ns), frame_id=inputs.frame_id)
     if inputs.image_stamp_ns is None:
         return header, None
-    return header, Header(stamp=_time(inputs.image_stamp_ns), frame_id=inputs.image_frame_id)
+    return header, Header(stamp=time_from_ns(inputs.image_stamp_ns),
+                          frame_id=inputs.image_frame_id)
 
-
-def _ns(stamp: Time) -> int:
-    return int(stamp.sec) * NS + int(stamp.nanosec)
-
-
-def _time(stamp_ns: int) -> Time:
-    return Time(sec=stamp_ns // NS, nanosec=stamp_ns % NS)
 
 
 class SilenceReport:

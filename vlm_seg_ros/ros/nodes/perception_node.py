@@ -56,7 +56,7 @@ from vlm_seg_ros.ros.nodes.frames import (
 from vlm_seg_ros.ros.nodes.health import Health, LogThrottle
 from vlm_seg_ros.ros.nodes.publishers import Publishers
 from vlm_seg_ros.ros.nodes.qos import QOS_CHECK_PERIOD, SensorSubscription
-from vlm_seg_ros.ros.outputs import to_time
+from vlm_seg_ros.ros.outputs import stamp_ns, to_time
 from vlm_seg_ros.runtime.config import to_config
 from vlm_seg_ros.runtime.frames import DropReason, Event, FrameInputs, FrameRunner, PointPrompt
 from vlm_seg_ros.srv import Ask
@@ -211,7 +211,7 @@ class PerceptionNode(LifecycleNode):
             return
         self.silence.received(index, msg.header.stamp)
         self.health.received(index)
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = stamp_ns(msg.header.stamp)
         problem = self.runner.check_stamp(stamp, self.get_clock().now().nanoseconds,
                                           self.subs[index].topic_name)
         if problem is not None:
