@@ -23,6 +23,7 @@ import time
 
 from vlm_seg_ros.core.scene import CameraView, SceneConfig, ScenePipeline
 from vlm_seg_ros.core.segmentation import SegmentationConfig
+from vlm_seg_ros.core.stamps import seconds_to_ns
 from vlm_seg_ros.datasets.demo_bag import write_demo_bag
 from vlm_seg_ros.datasets.demo_scene import demo_scene
 from vlm_seg_ros.tools.process_bag import main as process_bag
@@ -56,7 +57,7 @@ def main() -> None:
     times = []
     for index, points in enumerate(scans):
         started = time.perf_counter()
-        pipeline.process(points, index / RECORDING_HZ, camera=camera)
+        pipeline.process(points, seconds_to_ns(index / RECORDING_HZ), camera=camera)
         times.append(time.perf_counter() - started)
     alone = statistics.fmean(times) * 1e3
     per_frame = bag_seconds / args.frames * 1e3

@@ -117,7 +117,7 @@ def sizes(repeat: int, kitti_dir: Path) -> None:
         stages: dict[str, list[float]] = {}
 
         def one() -> None:
-            frame = scene.process(points, 0.1 * next(stamps), lidar_to_target=None,
+            frame = scene.process(points, 100_000_000 * next(stamps), lidar_to_target=None,
                                   camera=camera, overlay_max_width=max_width)
             for stage in ('project', 'render'):
                 stages.setdefault(stage, []).append(frame.timings.get(stage, 0.0) * 1e3)

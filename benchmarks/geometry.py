@@ -72,10 +72,10 @@ def per_scan(pipeline: GeometryPipeline, scans: list[npt.NDArray[np.float32]],
     """Median ms of segmentation + tracking per scan over all scans; median ms per stage."""
     totals: list[float] = []
     stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    stamp = 0.0
+    stamp = 0
     for _ in range(repeat + 1):
         for points in scans:
-            stamp += 0.1
+            stamp += round(SCAN_PERIOD_MS * 1e6)  # ns
             start = time.perf_counter()
             segmentation = pipeline.segmenter.segment(points)
             pipeline.tracker.update([o.box for o in segmentation.objects], stamp)

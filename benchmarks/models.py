@@ -30,7 +30,7 @@ import torch
 from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.camera import CameraModel
 from vlm_seg_ros.core.scene import CameraView, ScenePipeline
-from vlm_seg_ros.core.semantics import LabelPolicy, expand_box
+from vlm_seg_ros.core.semantics import LabelPolicy
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.datasets.synthetic import scan
 from vlm_seg_ros.models import loading
@@ -140,7 +140,7 @@ def caching_figures(frames: int = 100) -> None:
     starts = [(6.0 + 2 * i, -4.0 + 1.6 * i) for i in range(6)]
     every_frame, tracks = 0, set[int]()
     for index in range(frames):
-        t = 0.1 * index
+        t = 100_000_000 * index  # 10 Hz, ns
         # Six objects walking across at 0.5 m/s; the robot's view drifts.
         boxes = [OrientedBox(np.array([x, y + 0.05 * index, -1.73 + 0.8]),
                              np.array([0.7, 0.7, 1.6]), 0.0) for x, y in starts]
@@ -151,7 +151,7 @@ def caching_figures(frames: int = 100) -> None:
         every_frame += len(visible)
         # Tracks whose crop was ever big enough to name (LabelPolicy's own rule).
         tracks.update(i for i, box in visible
-                      if min(expand_box(box, policy.config.crop_margin, FRAME)[2:])
+                      if min(box.expanded(policy.config.crop_margin, FRAME)[2:])
                       >= policy.config.min_crop)
         for request in policy.due(image, t, visible):
             policy.answered(request)

@@ -7,6 +7,7 @@ import numpy as np
 from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.config import parameter_specs
 from vlm_seg_ros.core.pipeline import GeometryConfig, GeometryPipeline
+from vlm_seg_ros.core.stamps import seconds_to_ns as ns
 from vlm_seg_ros.datasets.synthetic import scan
 
 
@@ -21,7 +22,7 @@ def test_a_walking_person_keeps_its_id_and_relations_use_track_ids() -> None:
         person = standing(6.0, 2.3 - 0.15 * k, (0.6, 0.6, 1.8))  # 1.5 m/s to the right
         crate = standing(6.0, 0.0, (1.0, 1.0, 2.0))
         points, truth = scan([person, crate])
-        frame = pipeline.process(points, 0.1 * k)
+        frame = pipeline.process(points, ns(0.1 * k))
         for track in frame.tracks:
             obj = frame.object_of(track)
             if obj is not None and obj.num_points > 50:
@@ -49,7 +50,7 @@ def test_an_older_frame_still_describes_its_own_scan_after_later_ones() -> None:
     for k in range(4):  # the person walks 0.35 m per scan; the crate stays
         person = standing(6.0, 2.3 - 0.35 * k, (0.6, 0.6, 1.8))
         points, _ = scan([person, standing(6.0, -1.5, (1.0, 1.0, 2.0))])
-        frames.append(pipeline.process(points, 0.1 * k))
+        frames.append(pipeline.process(points, ns(0.1 * k)))
     older = frames[1]
 
     def as_seen(frame) -> list:
@@ -59,7 +60,7 @@ def test_an_older_frame_still_describes_its_own_scan_after_later_ones() -> None:
 
     seen_then = as_seen(older)
     assert seen_then
-    pipeline.process(scan([])[0], 0.4)  # and a scan where nothing is left
+    pipeline.process(scan([])[0], ns(0.4))  # and a scan where nothing is left
     assert as_seen(older) == seen_then
     for track in older.tracks:  # each track's object is one of that frame's own segments
         obj = older.object_of(track)

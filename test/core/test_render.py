@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vlm_seg_ros.core.boxes import OrientedBox
+from vlm_seg_ros.core.pixels import PixelBox
 from vlm_seg_ros.core.relations import Relation
 from vlm_seg_ros.core.render import (
     DRAWN_PREDICATES,
@@ -79,10 +80,11 @@ def overlay_scene(width: int, height: int) -> tuple[np.ndarray, np.ndarray, list
     labels[round(100 * s):round(300 * s), round(50 * s):round(150 * s)] = 3
     labels[round(200 * s):round(260 * s), round(400 * s):round(560 * s)] = 9
     labels[round(400 * s):round(450 * s), round(20 * s):round(60 * s)] = 5  # not drawn
-    boxes = [OverlayBox(3, 3, round(50 * s), round(100 * s), round(100 * s), round(200 * s),
-                        '#3 box'),
-             OverlayBox(9, 9, round(400 * s), round(200 * s), round(160 * s), round(60 * s),
-                        '#9')]
+    def box(x: int, y: int, w: int, h: int) -> PixelBox:
+        return PixelBox(round(x * s), round(y * s), round(w * s), round(h * s))
+
+    boxes = [OverlayBox(3, 3, box(50, 100, 100, 200), '#3 box'),
+             OverlayBox(9, 9, box(400, 200, 160, 60), '#9')]
     return image, labels, boxes
 
 

@@ -8,6 +8,7 @@ from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.camera import CameraModel
 from vlm_seg_ros.core.render import colour_of
 from vlm_seg_ros.core.scene import CameraView, SceneConfig, ScenePipeline, label_value_of
+from vlm_seg_ros.core.stamps import seconds_to_ns as ns
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.datasets.synthetic import scan
 
@@ -32,7 +33,7 @@ def run(boxes: list[OrientedBox], frames: int = 2, **kwargs):
     pipeline = ScenePipeline()
     points, truth = scan(boxes)
     for k in range(frames):
-        frame = pipeline.process(points, 0.1 * k, **kwargs)
+        frame = pipeline.process(points, ns(0.1 * k), **kwargs)
     return frame, truth
 
 
@@ -116,8 +117,8 @@ def test_relation_evidence_counts_consecutive_frames() -> None:
     points, _ = scan([standing(6.0, 0.0, (1.0, 1.0, 1.0)), standing(6.0, 1.6, (0.6, 0.6, 1.8))])
     counts = []
     for k in range(4):
-        frame = pipeline.process(points, 0.1 * k)
+        frame = pipeline.process(points, ns(0.1 * k))
         counts.append(max(frame.relation_evidence.values(), default=0))
     assert counts == [0, 1, 2, 3]  # tracks confirm on the second frame
     pipeline.reset()
-    assert pipeline.process(points, 1.0).relation_evidence == {}
+    assert pipeline.process(points, ns(1.0)).relation_evidence == {}

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vlm_seg_ros.core.pixels import PixelBox
 from vlm_seg_ros.core.scene import CameraView, SceneConfig, ScenePipeline
 from vlm_seg_ros.core.semantics import (
     LabelConfig,
@@ -19,6 +20,7 @@ from vlm_seg_ros.core.semantics import (
     refine_points,
     warp_mask,
 )
+from vlm_seg_ros.core.stamps import seconds_to_ns as ns
 from vlm_seg_ros.datasets.synthetic import scan
 
 _spec = importlib.util.spec_from_file_location('scene_helpers',
@@ -70,21 +72,21 @@ def test_a_placed_mask_answers_as_its_full_image_mask_does() -> None:
 
 
 def test_a_mask_moves_and_scales_with_its_tracks_image_box() -> None:
-    mask = TrackMask.from_mask(full_mask(110, 210, 130, 250), stamp=0.0,
-                               reference=(100, 200, 40, 60), score=0.9)
-    same = warp_mask(mask, (100, 200, 40, 60), (480, 640))
+    mask = TrackMask.from_mask(full_mask(110, 210, 130, 250), stamp=ns(0.0),
+                               reference=PixelBox(100, 200, 40, 60), score=0.9)
+    same = warp_mask(mask, PixelBox(100, 200, 40, 60), (480, 640))
     assert (same.full() == full_mask(110, 210, 130, 250)).all()
     # The box moved right by 50 px and doubled in size: the mask follows.
-    moved = warp_mask(mask, (150, 200, 80, 120), (480, 640))
+    moved = warp_mask(mask, PixelBox(150, 200, 80, 120), (480, 640))
     assert (moved.full() == full_mask(170, 220, 210, 300)).all()
     assert moved.box() == (170, 220, 40, 80)
     # Half off the image's left edge: the part inside stays.
-    edge = warp_mask(mask, (-20, 200, 40, 60), (480, 640))
+    edge = warp_mask(mask, PixelBox(-20, 200, 40, 60), (480, 640))
     assert (edge.full() == full_mask(0, 210, 10, 250)).all()
     # Beyond 2x the view changed too much; off-image nothing is left.
-    assert warp_mask(mask, (150, 200, 100, 150), (480, 640)) is None
-    assert warp_mask(mask, (700, 200, 40, 60), (480, 640)) is None
-    assert TrackMask.from_mask(np.zeros((4, 4), bool), stamp=0, reference=(0, 0, 1, 1),
+    assert warp_mask(mask, PixelBox(150, 200, 100, 150), (480, 640)) is None
+    assert warp_mask(mask, PixelBox(700, 200, 40, 60), (480, 640)) is None
+    assert TrackMask.from_mask(np.zeros((4, 4), bool), stamp=ns(0), reference=PixelBox(0, 0, 1, 1),
                                score=1) is None
 
 
@@ -113,14 +115,14 @@ def test_a_model_mask_refines_the_object_and_replaces_its_hull_in_the_label_imag
     pipeline = ScenePipeline()
     camera = CameraView(IMAGE, CAMERA, LIDAR_TO_CAMERA)
     for k in range(2):
-        frame = pipeline.process(points, 0.1 * k, camera=camera)
+        frame = pipeline.process(points, ns(0.1 * k), camera=camera)
     view = object_of_box(frame, truth, 0)
     assert view.source == 'lidar' and view.lidar_box is not None
     x, y, w, h = view.lidar_box
     # A mask of the upper half of the person (as SAM would give for a person behind a car).
-    upper = TrackMask.from_mask(full_mask(x, y, x + w + 1, y + h // 2), stamp=0.1,
+    upper = TrackMask.from_mask(full_mask(x, y, x + w + 1, y + h // 2), stamp=ns(0.1),
                                 reference=view.lidar_box, score=0.9)
-    frame = pipeline.process(points, 0.2, camera=camera, masks={view.track.id: upper})
+    frame = pipeline.process(points, ns(0.2), camera=camera, masks={view.track.id: upper})
     refined = next(o for o in frame.objects if o.track.id == view.track.id)
     assert refined.source == 'both'
     assert 0.3 * view.indices.size < refined.indices.size < 0.8 * view.indices.size
@@ -132,35 +134,35 @@ def test_a_model_mask_refines_the_object_and_replaces_its_hull_in_the_label_imag
     assert not painted[y + h - 2, x + w // 2]  # the hull's lower half is no longer painted
     assert refined.image_box[3] <= h // 2 + 2
     # A mask that disagrees with the LiDAR (keeps < min_keep) or is too old is not used.
-    sliver = TrackMask.from_mask(full_mask(x, y, x + w + 1, y + 3), stamp=0.2,
+    sliver = TrackMask.from_mask(full_mask(x, y, x + w + 1, y + 3), stamp=ns(0.2),
                                  reference=view.lidar_box, score=0.9)
-    frame = pipeline.process(points, 0.3, camera=camera, masks={view.track.id: sliver})
+    frame = pipeline.process(points, ns(0.3), camera=camera, masks={view.track.id: sliver})
     assert next(o for o in frame.objects if o.track.id == view.track.id).source == 'lidar'
-    frame = pipeline.process(points, 20.0, camera=camera, masks={view.track.id: upper})
+    frame = pipeline.process(points, ns(20.0), camera=camera, masks={view.track.id: upper})
     assert all(o.source == 'lidar' for o in frame.objects)
 
 
-def crop_boxes(n: int, size: int = 40) -> list[tuple[int, tuple[int, int, int, int]]]:
-    return [(i + 1, (10 + 50 * i, 10, size, size)) for i in range(n)]
+def crop_boxes(n: int, size: int = 40) -> list[tuple[int, PixelBox]]:
+    return [(i + 1, PixelBox(10 + 50 * i, 10, size, size)) for i in range(n)]
 
 
 def test_the_label_policy_asks_once_per_track_and_again_on_change_or_age() -> None:
     image = np.full((200, 640, 3), 90, dtype=np.uint8)
     policy = LabelPolicy(LabelConfig(refresh_period=30.0, max_per_call=3, min_crop=16))
-    first = policy.due(image, 0.0, crop_boxes(5))
+    first = policy.due(image, ns(0.0), crop_boxes(5))
     assert [r.track_id for r in first] == [1, 2, 3]  # max_per_call
-    assert [r.track_id for r in policy.due(image, 0.1, crop_boxes(5))] == [4, 5]
-    assert policy.due(image, 0.2, crop_boxes(5)) == []  # all in flight
+    assert [r.track_id for r in policy.due(image, ns(0.1), crop_boxes(5))] == [4, 5]
+    assert policy.due(image, ns(0.2), crop_boxes(5)) == []  # all in flight
     for request in first:
         policy.answered(request, caption='a grey thing')
-    assert policy.due(image, 0.3, crop_boxes(3)) == []  # named, unchanged, fresh
+    assert policy.due(image, ns(0.3), crop_boxes(3)) == []  # named, unchanged, fresh
     assert policy.caption(1) == 'a grey thing'
     # Track 2's crop turns red: asked again. After 30 s every one is.
     image[10:50, 60:100] = (200, 20, 20)
-    assert [r.track_id for r in policy.due(image, 0.4, crop_boxes(3))] == [2]
-    assert {r.track_id for r in policy.due(image, 31.0, crop_boxes(3))} == {1, 3}
+    assert [r.track_id for r in policy.due(image, ns(0.4), crop_boxes(3))] == [2]
+    assert {r.track_id for r in policy.due(image, ns(31.0), crop_boxes(3))} == {1, 3}
     # Too-small crops are skipped; failed requests are asked again; dead tracks forgotten.
-    assert policy.due(image, 40.0, [(9, (0, 0, 5, 5))]) == []
+    assert policy.due(image, ns(40.0), [(9, PixelBox(0, 0, 5, 5))]) == []
     policy.failed(first)
     policy.forget([1])
     assert set(policy.labelled) <= {1} and policy.in_flight <= {1}

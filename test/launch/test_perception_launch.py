@@ -25,8 +25,11 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from vlm_seg_ros.msg import SceneGraph  # noqa: E402
-from vlm_seg_ros.ros.conversions import array_to_image, xyz_to_pointcloud2  # noqa: E402
-from vlm_seg_ros.ros.outputs import to_time  # noqa: E402
+from vlm_seg_ros.ros.conversions import (  # noqa: E402
+    array_to_image,
+    time_from_ns,
+    xyz_to_pointcloud2,
+)
 
 LAUNCH_FILE = Path(get_package_share_directory('vlm_seg_ros')) / 'launch' / 'perception.launch.py'
 
@@ -55,7 +58,7 @@ def test_launch_file_starts_the_node_with_remapped_inputs(ros) -> None:
     k = [300.0, 0.0, 159.5, 0.0, 300.0, 119.5, 0.0, 0.0, 1.0]
 
     def graph_back() -> bool:
-        stamp = to_time(time.time())
+        stamp = time_from_ns(time.time_ns())
         header = Header(stamp=stamp, frame_id='lidar')
         camera = Header(stamp=stamp, frame_id='camera')
         publishers[0].publish(xyz_to_pointcloud2(scan, header))

@@ -14,6 +14,7 @@ from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.camera import CameraModel
 from vlm_seg_ros.core.scene import CameraView, SceneConfig, SceneFrame, ScenePipeline
 from vlm_seg_ros.core.semantics import LabelConfig, PromptConfig
+from vlm_seg_ros.core.stamps import seconds_to_ns as ns
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.datasets.synthetic import scan
 from vlm_seg_ros.models.base import Naming
@@ -77,7 +78,7 @@ def run_frames(engine: SemanticEngine, frames: int, *, paint: bool = False,
     image = np.full((480, 640, 3), 90, np.uint8)
     results = []
     for k in range(frames):
-        stamp = 0.1 * k
+        stamp = ns(0.1 * k)
         engine.apply(pipeline.geometry.tracker.tracks, stamp)
         frame = pipeline.process(points, stamp, camera=CameraView(image, CAMERA, LIDAR_TO_CAMERA),
                                  masks=engine.masks, captions=engine.captions())
@@ -160,7 +161,7 @@ def test_real_tiny_models_mask_name_and_answer_through_the_workers(
     engine.start(wait=True)
     assert all(status.startswith('loaded') for status in engine.status().values()), log.lines
     pipeline, frames = run_frames(engine, 4, settle=True)
-    engine.apply(pipeline.geometry.tracker.tracks, 0.4)
+    engine.apply(pipeline.geometry.tracker.tracks, ns(0.4))
     visible = {v.track.id: v.lidar_box for v in frames[-1].objects if v.lidar_box is not None}
     assert len(visible) == 2
     # Frames 1-3 have both tracks: one encoding each, decoding both box prompts.
@@ -173,7 +174,7 @@ def test_real_tiny_models_mask_name_and_answer_through_the_workers(
     assert set(engine.policy.labelled) == set(visible)
     assert engine.description is not None and engine.description[1] == 0.0, engine.counters
     answer, stamp = engine.ask('What is in front of the robot?')
-    assert isinstance(answer, str) and stamp == pytest.approx(0.3)
+    assert isinstance(answer, str) and stamp == ns(0.3)
     # SAM 3 ran on every frame with the text prompt (random weights: matches are chance).
     assert engine.text_segmenter.backend.encodings == 4
     engine.stop()

@@ -12,12 +12,20 @@ from visualization_msgs.msg import Marker
 
 from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.camera import CameraModel
+from vlm_seg_ros.core.pixels import PixelBox
 from vlm_seg_ros.core.render import colour_of
 from vlm_seg_ros.core.scene import CameraView, ScenePipeline
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.datasets.synthetic import scan
 from vlm_seg_ros.ros import outputs
-from vlm_seg_ros.ros.conversions import image_to_array, pointcloud2_to_array
+from vlm_seg_ros.ros.conversions import (
+    image_to_array,
+    pixel_box,
+    pointcloud2_to_array,
+    region_of_interest,
+    time_from_ns,
+    time_to_ns,
+)
 
 K = np.array([[500.0, 0.0, 319.5], [0.0, 500.0, 239.5], [0.0, 0.0, 1.0]])
 CAMERA = CameraModel(width=640, height=480, k=K, d=np.zeros(5), r=np.eye(3),
@@ -41,7 +49,8 @@ def frames():
     """Three frames of the scene (a frame's tracks are live: the last one is current)."""
     pipeline = ScenePipeline()
     points, _ = scan(BOXES)
-    return [pipeline.process(points, 12.5 + 0.1 * k, camera=VIEW) for k in range(3)]
+    return [pipeline.process(points, 12_500_000_000 + 100_000_000 * k, camera=VIEW)
+            for k in range(3)]
 
 
 def test_scene_graph_carries_every_track_with_its_box_points_and_image_fields(frames) -> None:
@@ -58,8 +67,8 @@ def test_scene_graph_carries_every_track_with_its_box_points_and_image_fields(fr
         assert message.num_points == view.segment.num_points == message.points.width
         assert message.points.header == HEADER
         assert message.observations == 3 and message.source == message.SOURCE_LIDAR
-        assert outputs.stamp_seconds(message.first_seen) == pytest.approx(12.5)
-        assert outputs.stamp_seconds(message.last_seen) == pytest.approx(12.7)
+        assert time_to_ns(message.first_seen) == 12_500_000_000
+        assert time_to_ns(message.last_seen) == 12_700_000_000
         if view.image_box is None:
             assert message.label_value == 0 and message.image_box.width == 0
         else:
@@ -125,7 +134,7 @@ def test_markers_show_each_object_and_delete_those_that_went_away(frames) -> Non
     later = ScenePipeline()
     points, _ = scan(BOXES[:1])
     for k in range(2):
-        frame = later.process(points, 20.0 + 0.1 * k)
+        frame = later.process(points, 20_000_000_000 + 100_000_000 * k)
     update = book.markers(frame, HEADER).markers
     deleted = {(m.ns, m.id) for m in update if m.action == Marker.DELETE}
     kept = {m.id for m in update if m.ns == 'boxes' and m.action == Marker.ADD}
@@ -145,6 +154,14 @@ def test_label_and_overlay_images_match_the_camera_image(frames) -> None:
     assert values == {v.label_value for v in frame.objects if v.label_value}
 
 
-@pytest.mark.parametrize('seconds', [0.0, 1.5, 1_795_000_000.123456789])
-def test_time_conversions_round_trip(seconds: float) -> None:
-    assert outputs.stamp_seconds(outputs.to_time(seconds)) == pytest.approx(seconds, abs=1e-6)
+@pytest.mark.parametrize('nanoseconds', [0, 1, 1_500_000_000, 1_795_000_000_123_456_789])
+def test_time_conversions_round_trip_exactly(nanoseconds: int) -> None:
+    time = time_from_ns(nanoseconds)
+    assert time_to_ns(time) == nanoseconds and 0 <= time.nanosec < 1_000_000_000
+
+
+def test_regions_of_interest_and_pixel_boxes_share_one_convention() -> None:
+    box = PixelBox(3, 4, 50, 60)
+    roi = region_of_interest(box)
+    assert (roi.x_offset, roi.y_offset, roi.width, roi.height) == (3, 4, 50, 60)
+    assert pixel_box(roi) == box

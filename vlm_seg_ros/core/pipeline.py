@@ -67,7 +67,7 @@ class GeometryPipeline:
         self.segmenter = Segmenter(self.config.segmentation)
         self.tracker = Tracker(self.config.tracking)
 
-    def process(self, points: npt.ArrayLike, stamp: float, *,
+    def process(self, points: npt.ArrayLike, stamp: int, *,
                 sensor_origin: npt.ArrayLike = (0.0, 0.0, 0.0),
                 viewpoint: npt.ArrayLike | None = None,
                 intensity: npt.ArrayLike | None = None) -> GeometryFrame:
@@ -75,7 +75,7 @@ class GeometryPipeline:
 
         Args:
             points: (N, 3) points in a gravity-aligned frame (z up).
-            stamp: the scan's time, seconds.
+            stamp: the scan's time, integer nanoseconds.
             sensor_origin: the LiDAR's position in that frame.
             viewpoint: the observer for directional relations (the camera); default: the
                 LiDAR.

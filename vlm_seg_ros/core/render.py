@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vlm_seg_ros.core.boxes import OrientedBox
+from vlm_seg_ros.core.pixels import PixelBox
 from vlm_seg_ros.core.relations import Relation
 
 GOLDEN = (math.sqrt(5) - 1) / 2
@@ -41,14 +42,11 @@ def colours_of(object_ids: npt.ArrayLike) -> npt.NDArray[np.uint8]:
 
 
 class OverlayBox(NamedTuple):
-    """One object drawn on the overlay: its id, label-image value, 2D box (pixels), caption."""
+    """One object drawn on the overlay: its id, label-image value, box, caption."""
 
     object_id: int
     label_value: int
-    x: int
-    y: int
-    width: int
-    height: int
+    box: PixelBox
     caption: str
 
 
@@ -86,9 +84,9 @@ def draw_overlay(image: npt.NDArray[np.uint8], labels: npt.NDArray[np.uint16],
     rows, cols = overlay.shape[:2]
     drawn = []
     for box in boxes:
-        x0, y0 = max(math.floor(box.x * scale), 0), max(math.floor(box.y * scale), 0)
-        x1 = min(math.ceil((box.x + box.width) * scale), cols)
-        y1 = min(math.ceil((box.y + box.height) * scale), rows)
+        left, top, right, bottom = (c * scale for c in box.box.corners())
+        x0, y0 = max(math.floor(left), 0), max(math.floor(top), 0)
+        x1, y1 = min(math.ceil(right), cols), min(math.ceil(bottom), rows)
         if x0 >= x1 or y0 >= y1:
             continue
         colour = colour_of(box.object_id)

@@ -24,6 +24,7 @@ import numpy.typing as npt
 from vlm_seg_ros.core.camera import CameraModel
 from vlm_seg_ros.core.config import check_ranges, tunable
 from vlm_seg_ros.core.pipeline import GeometryConfig, GeometryFrame, GeometryPipeline
+from vlm_seg_ros.core.pixels import PixelBox
 from vlm_seg_ros.core.projection import nearest_depth_image, project_points, visible_points
 from vlm_seg_ros.core.relations import RelationConfig
 from vlm_seg_ros.core.render import OverlayBox, describe, draw_overlay
@@ -37,6 +38,7 @@ from vlm_seg_ros.core.semantics import (
     refine_points,
     warp_mask,
 )
+from vlm_seg_ros.core.stamps import seconds_to_ns
 from vlm_seg_ros.core.tracking import Track, TrackerConfig
 from vlm_seg_ros.core.transforms import RigidTransform, as_points
 from vlm_seg_ros.errors import InvalidInputError
@@ -124,12 +126,12 @@ class ObjectView:
     Attributes:
         track: the track (id, box, label votes, age).
         segment: the scan's object matched to the track; None while it coasts.
-        image_box: ``(x, y, width, height)`` pixels of its mask; None when unseen.
+        image_box: the pixels of its mask; None when unseen.
         label_value: its value in the label image, 0 when unseen.
         indices: its points in the scan: the segment's, refined by a mask when it has one;
             empty while it coasts.
         source: a cluster (``LIDAR``), or a cluster refined by an image mask (``BOTH``).
-        lidar_box: ``(x, y, width, height)`` pixels of its visible LiDAR points (the box
+        lidar_box: the pixels of its visible LiDAR points (the box
             prompt and the reference a mask is stored with); None when unseen.
         caption: a short caption from the vision-language model, '' until there is one.
 
@@ -137,12 +139,12 @@ class ObjectView:
 
     track: Track
     segment: SegmentedObject | None
-    image_box: tuple[int, int, int, int] | None
+    image_box: PixelBox | None
     label_value: int
     indices: npt.NDArray[np.int64] = field(
         default_factory=lambda: np.zeros(0, dtype=np.int64))
     source: ObjectSource = ObjectSource.LIDAR
-    lidar_box: tuple[int, int, int, int] | None = None
+    lidar_box: PixelBox | None = None
     caption: str = ''
 
 
@@ -162,8 +164,8 @@ class SceneFrame:
         relation_evidence: per ``(subject, predicate, object)`` of this frame's relations,
             the number of consecutive frames that had it.
         timings: seconds per stage (geometry stages, ``transform``, ``project``, ``render``).
-        stamp: the scan's stamp, seconds.
-        description_stamp: stamp of the frame ``description`` describes.
+        stamp: the scan's stamp, integer nanoseconds.
+        description_stamp: stamp (ns) of the frame ``description`` describes.
 
     """
 
@@ -175,8 +177,8 @@ class SceneFrame:
     description: str
     relation_evidence: dict[tuple[int, str, int], int]
     timings: dict[str, float]
-    stamp: float = 0.0
-    description_stamp: float = 0.0
+    stamp: int = 0
+    description_stamp: int = 0
 
 
 def label_value_of(object_id: int) -> int:
@@ -211,7 +213,7 @@ class ScenePipeline:
         self.geometry.tracker.reset()
         self._evidence = {}
 
-    def process(self, points: npt.ArrayLike, stamp: float, *,
+    def process(self, points: npt.ArrayLike, stamp: int, *,
                 lidar_to_target: RigidTransform | None = None,
                 camera: CameraView | None = None,
                 intensity: npt.ArrayLike | None = None,
@@ -223,7 +225,7 @@ class ScenePipeline:
 
         Args:
             points: (N, 3) metres, in the LiDAR's frame.
-            stamp: the scan's time, seconds.
+            stamp: the scan's time, integer nanoseconds.
             lidar_to_target: maps the LiDAR frame into the output frame, which must be
                 gravity-aligned (z up); default: the LiDAR frame itself.
             camera: the synchronised image with its calibration and extrinsics, if any.
@@ -235,8 +237,8 @@ class ScenePipeline:
             captions: the vision-language model's caption of each track id.
 
         Raises:
-            InvalidInputError: if ``points`` is not (N, 3) numbers, or ``stamp`` is NaN,
-                infinite or absurd (see ``Tracker.update``).
+            InvalidInputError: if ``points`` is not (N, 3) numbers, or ``stamp`` is not
+                whole nanoseconds or is absurd (see ``Tracker.update``).
 
         """
         timings: dict[str, float] = {}
@@ -268,7 +270,7 @@ class ScenePipeline:
         start = time.perf_counter()
         if camera is not None and labels is not None and render_overlay:
             overlay = draw_overlay(camera.image, labels, [
-                OverlayBox(o.track.id, o.label_value, *o.image_box,
+                OverlayBox(o.track.id, o.label_value, o.image_box,
                            f'#{o.track.id} {o.track.label}'.strip())
                 for o in objects if o.image_box is not None], max_width=overlay_max_width)
         description = describe(
@@ -295,7 +297,7 @@ class ScenePipeline:
                           painted.lidar_box, caption)
 
     def _paint_labels(self, lidar: npt.NDArray[np.floating], target: npt.NDArray[np.float32],
-                      frame: GeometryFrame, camera: CameraView, stamp: float,
+                      frame: GeometryFrame, camera: CameraView, stamp: int,
                       masks: Mapping[int, TrackMask]) -> tuple[npt.NDArray[np.uint16],
                                                                dict[int, _Painted]]:
         config = self.config.camera
@@ -320,8 +322,7 @@ class ScenePipeline:
             if np.count_nonzero(seen) < config.min_pixels:
                 continue
             pixels = projection.pixels[rows[seen]]
-            x, y, w, h = cv2.boundingRect(pixels.reshape(-1, 1, 2))
-            lidar_box = (int(x), int(y), int(w), int(h))
+            lidar_box = PixelBox.around(pixels)
             mask, refined = self._apply_mask(masks.get(track.id), stamp, lidar_box, size,
                                              segment, target, rows, projection.pixels)
             depth = float(np.median(projection.depth[rows[seen]]))
@@ -339,8 +340,8 @@ class ScenePipeline:
             painted[track_id] = info
         return labels, painted
 
-    def _apply_mask(self, mask: TrackMask | None, stamp: float,
-                    lidar_box: tuple[int, int, int, int], size: tuple[int, int],
+    def _apply_mask(self, mask: TrackMask | None, stamp: int,
+                    lidar_box: PixelBox, size: tuple[int, int],
                     segment: SegmentedObject, target: npt.NDArray[np.float32],
                     rows: npt.NDArray[np.int64], pixels: npt.NDArray[np.int32]
                     ) -> tuple[PlacedMask | None, npt.NDArray[np.int64] | None]:
@@ -349,7 +350,7 @@ class ScenePipeline:
         ``rows`` are the segment points' rows in the projection (-1: not visible).
         """
         config = self.config.masks
-        if mask is None or not 0 <= stamp - mask.stamp <= config.max_age:
+        if mask is None or not 0 <= stamp - mask.stamp <= seconds_to_ns(config.max_age):
             return None, None
         placed = warp_mask(mask, lidar_box, size)
         if placed is None:
@@ -367,6 +368,6 @@ class ScenePipeline:
 
 @dataclass(frozen=True)
 class _Painted:
-    image_box: tuple[int, int, int, int]
-    lidar_box: tuple[int, int, int, int]
+    image_box: PixelBox
+    lidar_box: PixelBox
     indices: npt.NDArray[np.int64] | None  # refined by a mask; None: not refined

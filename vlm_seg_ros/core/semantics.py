@@ -26,9 +26,9 @@ import numpy as np
 import numpy.typing as npt
 
 from vlm_seg_ros.core.config import check_ranges, tunable
+from vlm_seg_ros.core.pixels import PixelBox
 from vlm_seg_ros.core.segmentation import euclidean_clusters
-
-Box = tuple[int, int, int, int]  # x, y, width, height (pixels)
+from vlm_seg_ros.core.stamps import seconds_to_ns
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,7 +108,7 @@ class TrackMask:
     """A mask attached to a track.
 
     Attributes:
-        stamp: stamp (seconds) of the frame it was computed on.
+        stamp: stamp (integer nanoseconds) of the frame it was computed on.
         crop: (h, w) bool, the mask cut to its bounding rectangle.
         origin: ``(x, y)`` pixel of ``crop``'s top-left corner.
         reference: the track's LiDAR image box on that frame.
@@ -117,15 +117,15 @@ class TrackMask:
 
     """
 
-    stamp: float
+    stamp: int
     crop: npt.NDArray[np.bool_]
     origin: tuple[int, int]
-    reference: Box
+    reference: PixelBox
     score: float
     source: str = 'box'
 
     @classmethod
-    def from_mask(cls, mask: npt.NDArray[np.bool_], *, stamp: float, reference: Box,
+    def from_mask(cls, mask: npt.NDArray[np.bool_], *, stamp: int, reference: PixelBox,
                   score: float, source: str = 'box') -> TrackMask | None:
         """Cut a full-image mask to its bounding rectangle; None if it is empty."""
         ys, xs = np.nonzero(mask)
@@ -181,12 +181,11 @@ class PlacedMask:
         window[y - y0:y - y0 + h, x - x0:x - x0 + w] = self.crop
         return PlacedMask(erode(window, pixels), (x0, y0), self.image_size)
 
-    def box(self) -> Box | None:
-        """Return the ``(x, y, width, height)`` pixels the mask covers; None if it is empty."""
-        if not self.crop.any():
-            return None
-        x, y, w, h = cv2.boundingRect(self.crop.view(np.uint8))
-        return int(x + self.origin[0]), int(y + self.origin[1]), int(w), int(h)
+    def box(self) -> PixelBox | None:
+        """Return the box of image pixels the mask covers; None if it is empty."""
+        box = PixelBox.of_mask(self.crop)
+        return None if box is None else box._replace(x=box.x + self.origin[0],
+                                                     y=box.y + self.origin[1])
 
     def paint(self, image: npt.NDArray[np.generic], value: int | float) -> None:
         """Set ``value`` into ``image`` (the image's size) where the mask is."""
@@ -201,7 +200,7 @@ class PlacedMask:
         return full
 
 
-def warp_mask(mask: TrackMask, box: Box, image_size: tuple[int, int],
+def warp_mask(mask: TrackMask, box: PixelBox, image_size: tuple[int, int],
               max_scale_change: float = 2.0) -> PlacedMask | None:
     """Move and scale a mask from its reference box to ``box`` in an image of ``image_size``.
 
@@ -265,16 +264,6 @@ def refine_points(points: npt.NDArray[np.floating], pixels: npt.NDArray[np.integ
     return np.asarray(kept[labels == largest], dtype=np.int64)
 
 
-def expand_box(box: Box, margin: float, image_size: tuple[int, int]) -> Box:
-    """Grow ``box`` by ``margin`` of its size per side, clipped to the image."""
-    x, y, w, h = box
-    dx, dy = round(w * margin), round(h * margin)
-    rows, cols = image_size
-    x0, y0 = max(x - dx, 0), max(y - dy, 0)
-    x1, y1 = min(x + w + dx, cols), min(y + h + dy, rows)
-    return x0, y0, max(x1 - x0, 0), max(y1 - y0, 0)
-
-
 def colour_histogram(crop: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     """Return the normalised hue-saturation histogram of an RGB crop (appearance signature)."""
     hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)
@@ -291,7 +280,7 @@ def appearance_distance(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) 
 class TrackLabelling:
     """What the label policy remembers about one track."""
 
-    stamp: float
+    stamp: int
     histogram: npt.NDArray[np.float32]
     caption: str = ''
 
@@ -301,7 +290,7 @@ class LabelRequest:
     """One crop to name: the track, its crop and the crop's appearance signature."""
 
     track_id: int
-    stamp: float
+    stamp: int
     crop: npt.NDArray[np.uint8]
     histogram: npt.NDArray[np.float32]
 
@@ -320,8 +309,8 @@ class LabelPolicy:
     in_flight: set[int] = field(default_factory=set)
     requested: int = 0
 
-    def due(self, image: npt.NDArray[np.uint8], stamp: float,
-            boxes: Iterable[tuple[int, Box]]) -> list[LabelRequest]:
+    def due(self, image: npt.NDArray[np.uint8], stamp: int,
+            boxes: Iterable[tuple[int, PixelBox]]) -> list[LabelRequest]:
         """Return the crops to name on this frame, never-named tracks first, then largest."""
         config = self.config
         size = (image.shape[0], image.shape[1])
@@ -329,7 +318,7 @@ class LabelPolicy:
         for track_id, box in boxes:
             if track_id in self.in_flight:
                 continue
-            x, y, w, h = expand_box(box, config.crop_margin, size)
+            x, y, w, h = box.expanded(config.crop_margin, size)
             if min(w, h) < config.min_crop:
                 continue
             crop = np.ascontiguousarray(image[y:y + h, x:x + w])
@@ -337,7 +326,7 @@ class LabelPolicy:
             previous = self.labelled.get(track_id)
             if previous is not None:
                 fresh = (config.refresh_period <= 0
-                         or stamp - previous.stamp < config.refresh_period)
+                         or stamp - previous.stamp < seconds_to_ns(config.refresh_period))
                 similar = appearance_distance(histogram, previous.histogram) \
                     <= config.appearance_change
                 if fresh and similar and stamp >= previous.stamp:

@@ -32,16 +32,11 @@ from scipy.spatial import cKDTree
 
 from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.config import check_ranges, tunable
+from vlm_seg_ros.core.stamps import check_stamp, ns_to_seconds, seconds_to_ns
 from vlm_seg_ros.errors import InvalidInputError
 
 # Cost of a pair outside the gate; larger than any gated cost.
 _FORBIDDEN = 1e9
-# Largest stamp magnitude, seconds (~31,700 years; ROS time stops at 2**31 s): beyond it,
-# differences of stamps times speeds could overflow and make predicted boxes infinite.
-MAX_STAMP = 1e12
-# Shortest step that updates a velocity: a ROS stamp's resolution. Closer stamps are one
-# instant (a residual divided by a subnormal step would be infinite).
-_MIN_DT = 1e-9
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,8 +78,8 @@ class Track:
         box: the latest observed box, moved to the filtered centre (coasting while missed).
         velocity: (3,) metres per second, in the boxes' frame.
         observations: scans in which a box was matched to the track.
-        first_seen: stamp (seconds) of the first observation.
-        last_seen: stamp (seconds) of the latest observation.
+        first_seen: stamp (integer nanoseconds) of the first observation.
+        last_seen: stamp (integer nanoseconds) of the latest observation.
         detection: index of this scan's box matched to the track; None when it was missed.
         label_votes: label -> summed confidence of every vote.
 
@@ -94,8 +89,8 @@ class Track:
     box: OrientedBox
     velocity: npt.NDArray[np.float64]
     observations: int
-    first_seen: float
-    last_seen: float
+    first_seen: int
+    last_seen: int
     detection: int | None
     confirmed: bool = False
     label_votes: dict[str, float] = field(default_factory=dict)
@@ -139,7 +134,7 @@ class Tracker:
         self.config = config or TrackerConfig()
         self._tracks: list[Track] = []
         self._next_id = 1
-        self._stamp: float | None = None
+        self._stamp: int | None = None
 
     @property
     def tracks(self) -> list[Track]:
@@ -155,14 +150,14 @@ class Tracker:
         self._tracks = []
         self._stamp = None
 
-    def update(self, boxes: Sequence[OrientedBox], stamp: float) -> list[Track]:
+    def update(self, boxes: Sequence[OrientedBox], stamp: int) -> list[Track]:
         """Match one scan's boxes to the tracks; return the confirmed tracks.
 
         Args:
             boxes: the scan's object boxes, in one gravity-aligned frame that does not move
                 with the robot (e.g. ``odom`` or ``map``) for velocities to mean anything.
-            stamp: the scan's time, seconds. Earlier than the previous stamp resets the
-                tracker.
+            stamp: the scan's time, integer nanoseconds. Earlier than the previous stamp
+                resets the tracker.
 
         Returns:
             Snapshots of the confirmed tracks (later updates do not change them), each with
@@ -170,15 +165,14 @@ class Tracker:
             observed in this scan (coasting).
 
         Raises:
-            InvalidInputError: on a NaN, infinite or absurd stamp (beyond ``MAX_STAMP``).
+            InvalidInputError: on a stamp that is not whole nanoseconds, or is absurd
+                (beyond ``stamps.MAX_STAMP_NS``).
 
         """
-        if not abs(stamp) <= MAX_STAMP:  # NaN too
-            msg = f'stamp must be a finite number of seconds within +-{MAX_STAMP:g}, got {stamp}'
-            raise InvalidInputError(msg)
+        stamp = check_stamp(stamp)
         if self._stamp is not None and stamp < self._stamp:
             self.reset()
-        dt = 0.0 if self._stamp is None else stamp - self._stamp
+        dt = 0.0 if self._stamp is None else ns_to_seconds(stamp - self._stamp)
         self._stamp = stamp
         config = self.config
 
@@ -193,7 +187,7 @@ class Tracker:
         for t, track in enumerate(self._tracks):
             if t in matched_tracks or not track.confirmed:
                 continue  # an unmatched tentative track dies at once
-            if stamp - track.last_seen <= config.max_age:
+            if stamp - track.last_seen <= seconds_to_ns(config.max_age):
                 track.box = predicted[t]
                 track.detection = None
                 survivors.append(track)
@@ -251,12 +245,12 @@ class Tracker:
         return matches
 
     def _observe(self, track: Track, predicted: OrientedBox, box: OrientedBox, index: int,
-                 stamp: float, dt: float) -> None:
-        """Alpha-beta update of ``track`` with the matched ``box``."""
+                 stamp: int, dt: float) -> None:
+        """Alpha-beta update of ``track`` with the matched ``box`` (``dt`` seconds)."""
         config = self.config
         residual = box.center - predicted.center
         centre = predicted.center + config.position_gain * residual
-        if dt >= _MIN_DT:
+        if dt > 0:  # one stamp later at least: a residual over dt stays finite
             velocity = track.velocity + (config.velocity_gain / dt) * residual
             speed = math.hypot(*velocity)
             if speed > config.max_speed:

@@ -4,8 +4,9 @@ A *segmenter* turns prompts into image masks: :meth:`Segmenter.encode` runs the 
 once per frame, :meth:`Segmenter.segment` decodes any number of box or point prompts against
 that one encoding. A *text segmenter* (SAM 3) finds every instance of a noun phrase. A
 *describer* (a vision-language model) names object crops, describes a whole frame and answers
-questions about it. Images are (H, W, 3) uint8 RGB arrays; boxes are ``(x0, y0, x1, y1)``
-pixels; masks are (H, W) bool arrays the size of the image.
+questions about it. Images are (H, W, 3) uint8 RGB arrays; box prompts are ``(x0, y0, x1, y1)``
+pixel rows (:meth:`~vlm_seg_ros.core.pixels.PixelBox.corners`), found boxes
+:class:`~vlm_seg_ros.core.pixels.PixelBox`; masks are (H, W) bool arrays the size of the image.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from vlm_seg_ros.core.pixels import PixelBox
 from vlm_seg_ros.errors import InvalidInputError
 
 Image = npt.NDArray[np.uint8]
@@ -55,14 +57,14 @@ class TextMask:
         prompt: the noun phrase that found it.
         mask: (H, W) bool, the size of the image.
         score: detection confidence in [0, 1].
-        box: ``(x0, y0, x1, y1)`` pixels.
+        box: the pixels it covers.
 
     """
 
     prompt: str
     mask: BoolMask
     score: float
-    box: tuple[float, float, float, float]
+    box: PixelBox
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,8 @@ class Segmenter(Protocol):
 
         Args:
             encoding: from :meth:`encode`.
-            boxes: (N, 4) ``x0, y0, x1, y1`` pixels: N box prompts.
+            boxes: (N, 4) ``x0, y0, x1, y1`` pixels: N box prompts (rows of
+                :func:`~vlm_seg_ros.core.pixels.corners_array`).
             points: (N, P, 2) pixels: N prompts of P points each (when no ``boxes``).
             point_labels: (N, P), 1 = foreground, 0 = background; default all foreground.
 

@@ -33,15 +33,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vlm_seg_ros.core.pixels import PixelBox, corners_array
 from vlm_seg_ros.core.scene import SceneConfig, SceneFrame
-from vlm_seg_ros.core.semantics import (
-    Box,
-    LabelPolicy,
-    LabelRequest,
-    PromptConfig,
-    TrackMask,
-    expand_box,
-)
+from vlm_seg_ros.core.semantics import LabelPolicy, LabelRequest, PromptConfig, TrackMask
+from vlm_seg_ros.core.stamps import seconds_to_ns
 from vlm_seg_ros.core.tracking import Track
 from vlm_seg_ros.core.worker import LatestOnlyWorker
 from vlm_seg_ros.errors import VlmSegError
@@ -98,13 +93,13 @@ class ModelSlot:
 class MaskJob:
     """What the mask worker needs from one frame."""
 
-    stamp: float
+    stamp: int
     image: npt.NDArray[np.uint8]
-    visible: list[tuple[int, Box]]  # every visible track: id, LiDAR image box
-    boxes: list[tuple[int, Box]]  # those that get a box prompt
+    visible: list[tuple[int, PixelBox]]  # every visible track: id, LiDAR image box
+    boxes: list[tuple[int, PixelBox]]  # those that get a box prompt
     prompts: list[str]
     points: list[tuple[float, float]]  # external point prompts, pixels
-    box_prompts: list[Box]  # external box prompts, pixels
+    box_prompts: list[PixelBox]  # external box prompts
     generation: int
 
 
@@ -112,7 +107,7 @@ class MaskJob:
 class LabelJob:
     """What the label worker needs from one frame."""
 
-    stamp: float
+    stamp: int
     requests: list[LabelRequest]
     scene: npt.NDArray[np.uint8] | None  # the whole image when a description is due
     generation: int
@@ -125,7 +120,7 @@ class _Results:
     votes: list[tuple[int, str, float]] = field(default_factory=list)
     namings: list[tuple[LabelRequest, Naming]] = field(default_factory=list)
     failed: list[LabelRequest] = field(default_factory=list)
-    description: tuple[str, float] | None = None
+    description: tuple[str, int] | None = None
 
 
 class SemanticEngine:
@@ -158,12 +153,12 @@ class SemanticEngine:
         self.policy = LabelPolicy(scene.labels)
         self.counters: Counter[str] = Counter()
         self.masks: dict[int, TrackMask] = {}
-        self.description: tuple[str, float] | None = None
+        self.description: tuple[str, int] | None = None
         self.prompts = scene.prompts.phrases
         self._points: list[tuple[float, float]] = []
-        self._box_prompts: list[Box] = []
-        self._last_scene = -np.inf
-        self._latest: tuple[npt.NDArray[np.uint8], float] | None = None
+        self._box_prompts: list[PixelBox] = []
+        self._last_scene: int | None = None
+        self._latest: tuple[npt.NDArray[np.uint8], int] | None = None
         self._pending: deque[_Results] = deque()
         self._generation = 0  # bumped by reset(): results of older jobs are dropped
         self._vlm_lock = threading.Lock()
@@ -267,12 +262,12 @@ class SemanticEngine:
         """Segment what is at pixel ``(u, v)`` in the next image (e.g. an RViz click)."""
         self._points.append((float(u), float(v)))
 
-    def add_box_prompt(self, box: Box) -> None:
-        """Segment what is in pixel box ``(x, y, width, height)`` in the next image."""
+    def add_box_prompt(self, box: PixelBox) -> None:
+        """Segment what is in ``box`` in the next image."""
         self._box_prompts.append(box)
 
     # Per frame -------------------------------------------------------------------------------
-    def apply(self, tracks: Sequence[Track], stamp: float) -> None:
+    def apply(self, tracks: Sequence[Track], stamp: int) -> None:
         """Attach results that arrived since the last frame to the live tracks, by id."""
         by_id = {track.id: track for track in tracks}
         while self._pending:
@@ -290,7 +285,7 @@ class SemanticEngine:
             self.policy.failed(results.failed)
             if results.description is not None:
                 self.description = results.description
-        max_age = self.scene.masks.max_age
+        max_age = seconds_to_ns(self.scene.masks.max_age)
         self.masks = {k: m for k, m in self.masks.items()
                       if k in by_id and stamp - m.stamp <= max_age}
         self.policy.forget(by_id)
@@ -328,17 +323,18 @@ class SemanticEngine:
             requests = self.policy.due(image, frame.stamp, visible)
             scene_period = self.scene.labels.scene_period
             scene = None
-            if scene_period > 0 and (frame.stamp - self._last_scene >= scene_period
-                                     or frame.stamp < self._last_scene):
+            last = self._last_scene
+            if scene_period > 0 and (last is None or frame.stamp < last
+                                     or frame.stamp - last >= seconds_to_ns(scene_period)):
                 scene, self._last_scene = image, frame.stamp
             if requests or scene is not None:
                 self._submit(self._label_worker, self._run_labels,
                              LabelJob(frame.stamp, requests, scene, self._generation))
 
-    def _mask_job(self, stamp: float, image: npt.NDArray[np.uint8],
-                  visible: list[tuple[int, Box]]) -> MaskJob:
+    def _mask_job(self, stamp: int, image: npt.NDArray[np.uint8],
+                  visible: list[tuple[int, PixelBox]]) -> MaskJob:
         config = self.scene.masks
-        boxes = [(i, b) for i, b in visible if min(b[2], b[3]) >= config.min_pixels] \
+        boxes = [(i, b) for i, b in visible if min(b.width, b.height) >= config.min_pixels] \
             if self.segmenter.ready else []
         points, self._points = self._points, []
         box_prompts, self._box_prompts = self._box_prompts, []
@@ -367,9 +363,8 @@ class SemanticEngine:
             self.counters['encodings'] += 1
             if job.boxes:
                 margin = self.scene.masks.box_margin
-                xyxy = np.array([_xyxy(expand_box(b, margin, size)) for _, b in job.boxes],
-                                dtype=np.float32)
-                masks = self._call(self.segmenter, segmenter.segment, encoding, boxes=xyxy)
+                prompts = corners_array([b.expanded(margin, size) for _, b in job.boxes])
+                masks = self._call(self.segmenter, segmenter.segment, encoding, boxes=prompts)
                 self.counters['box_prompts'] += len(masks)
                 for (track_id, box), result in zip(job.boxes, masks, strict=True):
                     mask = TrackMask.from_mask(result.mask, stamp=job.stamp, reference=box,
@@ -382,8 +377,7 @@ class SemanticEngine:
                                        points=np.array(job.points, np.float32)[:, None])
             if job.box_prompts:
                 external += self._call(self.segmenter, segmenter.segment, encoding,
-                                       boxes=np.array([_xyxy(b) for b in job.box_prompts],
-                                                      np.float32))
+                                       boxes=corners_array(job.box_prompts))
             for result in external:
                 self._attach(results, job, result.mask, result.score, 'prompt', None)
         text: TextSegmenter | None = (self.text_segmenter.backend
@@ -398,13 +392,13 @@ class SemanticEngine:
     def _attach(self, results: _Results, job: MaskJob, mask: npt.NDArray[np.bool_],
                 score: float, source: str, label: str | None) -> None:
         """Give a prompted mask to the track whose LiDAR box it overlaps most."""
-        cut = TrackMask.from_mask(mask, stamp=job.stamp, reference=(0, 0, 0, 0), score=score,
-                                  source=source)
+        cut = TrackMask.from_mask(mask, stamp=job.stamp, reference=PixelBox(0, 0, 0, 0),
+                                  score=score, source=source)
         if cut is None:
             return
-        mask_box = (*cut.origin, cut.crop.shape[1], cut.crop.shape[0])
-        best = max(job.visible, key=lambda item: _iou(item[1], mask_box), default=None)
-        if best is None or _iou(best[1], mask_box) < MATCH_IOU:
+        mask_box = PixelBox(*cut.origin, cut.crop.shape[1], cut.crop.shape[0])
+        best = max(job.visible, key=lambda item: item[1].iou(mask_box), default=None)
+        if best is None or best[1].iou(mask_box) < MATCH_IOU:
             self.counters['unmatched_masks'] += 1
             return
         track_id, box = best
@@ -464,8 +458,8 @@ class SemanticEngine:
                   f'({type(exc).__name__}: {exc})')
 
     # Questions -------------------------------------------------------------------------------
-    def ask(self, question: str) -> tuple[str, float]:
-        """Answer a free-text question about the latest image; returns (answer, its stamp).
+    def ask(self, question: str) -> tuple[str, int]:
+        """Answer a free-text question about the latest image; returns (answer, its stamp, ns).
 
         Raises:
             ModelUnavailableError: if no describer is loaded or no image was seen yet.
@@ -506,16 +500,3 @@ def _free_memory() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _xyxy(box: Box) -> tuple[float, float, float, float]:
-    x, y, w, h = box
-    return float(x), float(y), float(x + w), float(y + h)
-
-
-def _iou(a: Box, b: Box) -> float:
-    ax0, ay0, ax1, ay1 = _xyxy(a)
-    bx0, by0, bx1, by1 = _xyxy(b)
-    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0

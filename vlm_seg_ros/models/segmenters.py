@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from vlm_seg_ros.core.pixels import PixelBox
 from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.models import loading
 from vlm_seg_ros.models.base import Image, PromptMask, TextMask, check_image
@@ -172,7 +173,7 @@ class Sam3TextSegmenter:
             masks = upsample_masks(output.pred_masks[0][keep].float().sigmoid(), size, 0.5)
             scale = torch.tensor([size[1], size[0], size[1], size[0]], dtype=torch.float32)
             boxes = (output.pred_boxes[0][keep].float().cpu() * scale).tolist()
-            found += [TextMask(prompt, mask, float(score), (box[0], box[1], box[2], box[3]))
+            found += [TextMask(prompt, mask, float(score), PixelBox.from_corners(*box))
                       for mask, score, box in zip(masks, scores[keep].tolist(), boxes,
                                                   strict=True)]
         return found

@@ -20,6 +20,7 @@ import sys
 from typing import Any, Literal
 import warnings
 
+from builtin_interfaces.msg import Time
 import cv2
 from geometry_msgs.msg import Pose, Quaternion, Transform, TransformStamped, Vector3
 import numpy as np
@@ -36,6 +37,8 @@ from sensor_msgs.msg import (
 from std_msgs.msg import Header
 
 from vlm_seg_ros.core.camera import CameraModel, check_image_size
+from vlm_seg_ros.core.pixels import PixelBox
+from vlm_seg_ros.core.stamps import NS_PER_S
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError
 
@@ -529,6 +532,28 @@ def transform_to_rigid(message: Transform | TransformStamped | Pose) -> RigidTra
     else:
         t, q = message.translation, message.rotation
     return RigidTransform.from_quaternion((t.x, t.y, t.z), (q.x, q.y, q.z, q.w))
+
+
+def time_to_ns(stamp: Time) -> int:
+    """Convert ``builtin_interfaces/Time`` to the package's stamp, integer nanoseconds (exact)."""
+    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+
+
+def time_from_ns(nanoseconds: int) -> Time:
+    """Convert integer nanoseconds to ``builtin_interfaces/Time`` (exact; 0 if negative)."""
+    sec, nanosec = divmod(max(int(nanoseconds), 0), NS_PER_S)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def region_of_interest(box: PixelBox) -> RegionOfInterest:
+    """Convert a pixel box to ``sensor_msgs/RegionOfInterest`` (same convention)."""
+    return RegionOfInterest(x_offset=box.x, y_offset=box.y, width=box.width,
+                            height=box.height)
+
+
+def pixel_box(roi: RegionOfInterest) -> PixelBox:
+    """Convert ``sensor_msgs/RegionOfInterest`` to a pixel box (same convention)."""
+    return PixelBox(int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height))
 
 
 def rigid_to_transform(transform: RigidTransform) -> Transform:

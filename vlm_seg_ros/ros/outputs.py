@@ -8,25 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 import json
-import math
 from typing import Any
 
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 import numpy as np
 import numpy.typing as npt
-from sensor_msgs.msg import Image, PointCloud2, RegionOfInterest
+from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import ColorRGBA, Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from vlm_seg_ros.core.boxes import OrientedBox
 from vlm_seg_ros.core.render import DRAWN_PREDICATES, colour_of, colours_of
 from vlm_seg_ros.core.scene import ObjectSource, SceneFrame
+from vlm_seg_ros.core.stamps import seconds_to_ns
 from vlm_seg_ros.msg import SceneGraph, SceneObject, SceneRelation
 from vlm_seg_ros.ros.conversions import (
     array_to_image,
     array_to_pointcloud2,
     pack_rgb,
+    region_of_interest,
+    time_from_ns,
+    time_to_ns,
     xyz_to_pointcloud2,
 )
 from vlm_seg_ros.runtime.config import OutputConfig
@@ -34,30 +37,6 @@ from vlm_seg_ros.runtime.config import OutputConfig
 # Fields of ~/objects/cloud, in this order (RViz colours by `rgb`, or by `instance`).
 OBJECT_CLOUD_DTYPE = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('rgb', '<f4'),
                                ('instance', '<u4'), ('label', '<u2')])
-
-
-def to_time(seconds: float) -> Time:
-    """Convert seconds to ``builtin_interfaces/Time`` (0 for negative or non-finite)."""
-    if not math.isfinite(seconds) or seconds <= 0:
-        return Time()
-    nanoseconds = round(seconds * 1e9)
-    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
-
-
-def stamp_seconds(stamp: Time) -> float:
-    """Convert ``builtin_interfaces/Time`` to seconds."""
-    return float(stamp.sec + stamp.nanosec * 1e-9)
-
-
-def stamp_ns(stamp: Time) -> int:
-    """Convert ``builtin_interfaces/Time`` to integer nanoseconds (exact)."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-def time_from_ns(nanoseconds: int) -> Time:
-    """Convert integer nanoseconds to ``builtin_interfaces/Time`` (exact)."""
-    sec, nanosec = divmod(int(nanoseconds), 1_000_000_000)
-    return Time(sec=sec, nanosec=nanosec)
 
 
 def _point(values: Iterable[float]) -> Point:
@@ -85,7 +64,7 @@ def scene_graph(frame: SceneFrame, header: Header, image_header: Header | None, 
     """Build the SceneGraph of a frame (objects by track id, relations, description)."""
     graph = SceneGraph(header=header, image_header=image_header or Header(),
                        description=frame.description,
-                       description_stamp=to_time(frame.description_stamp)
+                       description_stamp=time_from_ns(frame.description_stamp)
                        if frame.description else Time())
     for view in frame.objects:
         track, segment = view.track, view.segment
@@ -98,11 +77,10 @@ def scene_graph(frame: SceneFrame, header: Header, image_header: Header | None, 
             centroid=_point(centroid),
             label_value=view.label_value,
             num_points=len(view.indices),
-            first_seen=to_time(track.first_seen), last_seen=to_time(track.last_seen),
+            first_seen=time_from_ns(track.first_seen), last_seen=time_from_ns(track.last_seen),
             observations=track.observations, source=SOURCES[view.source])
         if view.image_box is not None:
-            x, y, w, h = view.image_box
-            message.image_box = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
+            message.image_box = region_of_interest(view.image_box)
         if object_points and segment is not None:
             message.points = xyz_to_pointcloud2(frame.points[view.indices], header)
         graph.objects.append(message)
@@ -238,7 +216,7 @@ class OutputBuilder:
         """Build what ``config`` enables."""
         self.config = config
         self._markers = MarkerBook(config.marker_lifetime)
-        self._last_description = -1.0
+        self._last_description: int | None = None
 
     def build(self, frame: SceneFrame, header: Header, image_header: Header | None, *,
               wanted: Callable[[str], bool]) -> list[tuple[str, Any]]:
@@ -264,9 +242,9 @@ class OutputBuilder:
                 result.append(('labels', label_image(frame.labels, image_header)))
             if config.overlay and frame.overlay is not None:
                 result.append(('overlay', overlay_image(frame.overlay, image_header)))
-        stamp = stamp_seconds(header.stamp)
-        period = config.description_period
-        if stamp < self._last_description or stamp - self._last_description >= period:
+        stamp, last = time_to_ns(header.stamp), self._last_description
+        if last is None or stamp < last \
+                or stamp - last >= seconds_to_ns(config.description_period):
             self._last_description = stamp
             result.append(('description', String(data=frame.description)))
         return result

@@ -33,13 +33,13 @@ import numpy.typing as npt
 
 from vlm_seg_ros.core.projection import project_points
 from vlm_seg_ros.core.scene import CameraView, SceneFrame, ScenePipeline
+from vlm_seg_ros.core.stamps import NS_PER_S, ns_to_seconds, seconds_to_ns
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.models.engine import SemanticEngine
 from vlm_seg_ros.runtime.config import PerceptionConfig
 
-NS = 1_000_000_000
 # Scan stamps further back than this are time going back (a looping bag), not reordering.
-TIME_JUMP_NS = NS
+TIME_JUMP_NS = NS_PER_S
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,11 +66,6 @@ class FrameInputs:
     camera: CameraView | None = None
     image_stamp_ns: int | None = None
     image_frame_id: str = ''
-
-    @property
-    def stamp(self) -> float:
-        """The scan's stamp, seconds (the pipeline's time)."""
-        return self.stamp_ns / NS
 
 
 class DropReason(StrEnum):
@@ -151,7 +146,7 @@ class FrameRunner:
         if now_ns == 0:
             return None
         sync = self.config.sync
-        ahead = (stamp_ns - now_ns) / NS
+        ahead = ns_to_seconds(stamp_ns - now_ns)
         if sync.max_stamp_age and -ahead > sync.max_stamp_age:
             return StampProblem(DropReason.STAMP_TOO_OLD, (
                 f"a message: {topic} is stamped {-ahead:.1f} s before the node's clock "
@@ -176,7 +171,7 @@ class FrameRunner:
             if last is not None and 0 < last - stamp_ns <= TIME_JUMP_NS:
                 return
             self._last_scan = stamp_ns
-            if last is not None and (stamp_ns - last) / NS > self.config.tracking.max_age:
+            if last is not None and stamp_ns - last > seconds_to_ns(self.config.tracking.max_age):
                 self._expire_before = stamp_ns
 
     def add_point_prompt(self, prompt: PointPrompt) -> None:
@@ -194,7 +189,8 @@ class FrameRunner:
         with self._lock:
             if self._last_stamp is not None and inputs.stamp_ns < self._last_stamp:
                 self._restart(Event.TIME_RESET, (
-                    f'time went back from {self._last_stamp / NS:.3f} s to {inputs.stamp:.3f} s '
+                    f'time went back from {ns_to_seconds(self._last_stamp):.3f} s to '
+                    f'{ns_to_seconds(inputs.stamp_ns):.3f} s '
                     '(a looping bag, a simulator reset): tracks restart'))
             if self._expire_before is not None and inputs.stamp_ns >= self._expire_before:
                 self._expire_before = None
@@ -203,9 +199,9 @@ class FrameRunner:
                     's): every track expired'))
             self._last_stamp = inputs.stamp_ns
             scene = self.scene
-        engine.apply(scene.geometry.tracker.tracks, inputs.stamp)
+        engine.apply(scene.geometry.tracker.tracks, inputs.stamp_ns)
         frame = scene.process(
-            inputs.points, inputs.stamp, lidar_to_target=inputs.lidar_to_target,
+            inputs.points, inputs.stamp_ns, lidar_to_target=inputs.lidar_to_target,
             camera=inputs.camera, intensity=inputs.intensity, render_overlay=render_overlay,
             overlay_max_width=self.config.outputs.overlay_max_width, masks=engine.masks,
             captions=engine.captions())

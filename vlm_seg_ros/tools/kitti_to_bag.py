@@ -56,7 +56,7 @@ from vlm_seg_ros.datasets import kitti
 from vlm_seg_ros.datasets.kitti_messages import CAMERA_FRAME, LIDAR_FRAME, kitti_messages
 from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.ros.bags import STORAGES, BagWriter, StampedTransform
-from vlm_seg_ros.ros.outputs import time_from_ns
+from vlm_seg_ros.ros.conversions import time_from_ns
 
 POINTS_TOPIC = '/kitti/points'
 IMAGE_TOPIC = '/kitti/image'

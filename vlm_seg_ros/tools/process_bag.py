@@ -43,13 +43,14 @@ from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError, VlmSegError
 from vlm_seg_ros.models.engine import SemanticEngine
 from vlm_seg_ros.ros.bags import TF_STATIC_TOPIC, BagReader, BagWriter, TransformTree, to_ros
+from vlm_seg_ros.ros.conversions import time_to_ns
 from vlm_seg_ros.ros.nodes.frames import (
     DroppedFrameError,
     decode_or_scan_alone,
     headers,
     scan_synchronizer,
 )
-from vlm_seg_ros.ros.outputs import OutputBuilder, stamp_ns
+from vlm_seg_ros.ros.outputs import OutputBuilder
 from vlm_seg_ros.runtime.config import read_values, to_config
 from vlm_seg_ros.runtime.frames import DropReason, FrameRunner
 
@@ -309,7 +310,7 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                 # The bag's log time is the synchroniser's clock: a scan waits for its camera
                 # as long as it would have live, then goes alone.
                 log_time, now = message.timestamp, message.timestamp / 1e9
-                stamp = stamp_ns(ros.header.stamp)
+                stamp = time_to_ns(ros.header.stamp)
                 frames = sync.poll(now)
                 if index == 0:
                     runner.scan_arrived(stamp)

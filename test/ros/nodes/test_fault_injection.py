@@ -27,10 +27,10 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from visualization_msgs.msg import MarkerArray
 
+from vlm_seg_ros.core.stamps import NS_PER_S as NS
 from vlm_seg_ros.msg import SceneGraph
-from vlm_seg_ros.ros.conversions import xyz_to_pointcloud2
+from vlm_seg_ros.ros.conversions import time_from_ns, time_to_ns, xyz_to_pointcloud2
 from vlm_seg_ros.ros.nodes.health import DROP_REASONS
-from vlm_seg_ros.ros.outputs import stamp_seconds, to_time
 
 
 def _beside(name: str):  # noqa: ANN202 - a module
@@ -338,20 +338,20 @@ def test_time_jumping_back_with_use_sim_time_restarts_tracks_and_sync(ros, spawn
     node = Node(ros, spawn, '/simtime', *pn.LIDAR_ONLY, '-p', 'use_sim_time:=true',
                 camera=False)
     clock = ros.node.create_publisher(Clock, '/clock', 10)
-    now = [5000.0]
+    now = [5000 * NS]
 
     def tick() -> tuple:  # the bag's clock and its scans advance together, 0.1 s a frame
-        now[0] += 0.1
-        clock.publish(Clock(clock=to_time(now[0])))
-        return node.good_frame(to_time(now[0]))
+        now[0] += NS // 10
+        clock.publish(Clock(clock=time_from_ns(now[0])))
+        return node.good_frame(time_from_ns(now[0]))
 
     crate = lambda g: next(o for o in g.objects if abs(o.box_center.position.x - 6) < 0.5)  # noqa: E731
     before = [node.graph_for(tick, timeout=40) for _ in range(3)]
     assert all(has_crate(g) for g in before), node.process.output()
-    now[0] = 1000.0  # the bag loops: the clock jumps back 4000 s
+    now[0] = 1000 * NS  # the bag loops: the clock jumps back 4000 s
     after = [node.graph_for(tick) for _ in range(3)]
     assert all(has_crate(g) for g in after), node.process.output()
-    assert all(1000.0 < stamp_seconds(g.header.stamp) < 1001.0 for g in after)
+    assert all(1000 * NS < time_to_ns(g.header.stamp) < 1001 * NS for g in after)
     assert crate(after[-1]).id != crate(before[-1]).id  # the tracks restarted
     assert 'time went back from' in node.process.output()
     assert int(node.value('frames', 'time resets')) >= 1

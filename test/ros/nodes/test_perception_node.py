@@ -31,10 +31,10 @@ from vlm_seg_ros.ros.conversions import (
     array_to_image,
     image_to_array,
     pointcloud2_to_array,
+    time_from_ns,
     xyz_to_pointcloud2,
 )
 from vlm_seg_ros.ros.nodes.perception_node import PerceptionNode
-from vlm_seg_ros.ros.outputs import to_time
 from vlm_seg_ros.srv import Ask
 from vlm_seg_ros.tools.evaluation import kitti_box_matches
 
@@ -47,7 +47,7 @@ OUTPUTS = {'scene_graph': SceneGraph, 'markers': MarkerArray, 'objects/cloud': P
 
 def stamp_now(offset: float = 0.0) -> Time:
     """Return now + ``offset`` s: the node drops messages stamped far from its clock."""
-    return to_time(time.time() + offset)
+    return time_from_ns(time.time_ns() + round(offset * 1e9))
 
 
 def start_node(spawn, namespace: str, *extra: str, params_file: str = CONFIG,

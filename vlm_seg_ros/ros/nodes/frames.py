@@ -25,6 +25,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from vlm_seg_ros.core.scene import CameraView
+from vlm_seg_ros.core.stamps import ns_to_seconds
 from vlm_seg_ros.core.sync import ScanSynchronizer, SyncConfig, SyncCounters
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError
@@ -34,8 +35,9 @@ from vlm_seg_ros.ros.conversions import (
     image_to_array,
     pointcloud2_to_array,
     pointcloud2_to_xyz,
+    time_from_ns,
+    time_to_ns,
 )
-from vlm_seg_ros.ros.outputs import stamp_ns, stamp_seconds, time_from_ns
 from vlm_seg_ros.runtime.config import PerceptionConfig
 from vlm_seg_ros.runtime.frames import CAMERA_REASONS, DropReason, FrameInputs
 
@@ -154,9 +156,9 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
                 warn(f'{exc}; using the lidar_to_camera parameter instead')
             to_camera = static_extrinsic
         camera = CameraView(rgb, model, to_camera)
-        image_stamp, image_frame = stamp_ns(image.header.stamp), image.header.frame_id
-    return FrameInputs(points, intensity, stamp_ns(stamp), target, to_target, camera, image_stamp,
-                       image_frame)
+        image_stamp, image_frame = time_to_ns(image.header.stamp), image.header.frame_id
+    return FrameInputs(points, intensity, time_to_ns(stamp), target, to_target, camera,
+                       image_stamp, image_frame)
 
 
 def decode_or_scan_alone(messages: Sequence[Any], config: PerceptionConfig,
@@ -228,7 +230,7 @@ class SilenceReport:
             logger.warning(f'no messages on {sub.topic_name}: {self._why_nothing(sub)}')
         if missing or processed:
             return
-        stamps = [stamp_seconds(s) for s in self._stamps if s is not None]
+        stamps = [ns_to_seconds(time_to_ns(s)) for s in self._stamps if s is not None]
         if not synchronised:
             names = ', '.join(f'{sub.topic_name} {s:.3f}'
                               for sub, s in zip(self._subs, stamps, strict=True))

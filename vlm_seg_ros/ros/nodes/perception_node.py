@@ -40,10 +40,12 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, RegionOfInterest
 from std_msgs.msg import Header, String
 
+from vlm_seg_ros.core.stamps import ns_to_seconds
 from vlm_seg_ros.core.sync import ScanFrame
 from vlm_seg_ros.core.worker import LatestOnlyWorker
 from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.models.engine import ModelUnavailableError, SemanticEngine
+from vlm_seg_ros.ros.conversions import pixel_box, time_from_ns, time_to_ns
 from vlm_seg_ros.ros.nodes import guarded, parameters, run
 from vlm_seg_ros.ros.nodes.extrinsics import Extrinsics
 from vlm_seg_ros.ros.nodes.frames import (
@@ -56,7 +58,6 @@ from vlm_seg_ros.ros.nodes.frames import (
 from vlm_seg_ros.ros.nodes.health import Health, LogThrottle
 from vlm_seg_ros.ros.nodes.publishers import Publishers
 from vlm_seg_ros.ros.nodes.qos import QOS_CHECK_PERIOD, SensorSubscription
-from vlm_seg_ros.ros.outputs import stamp_ns, to_time
 from vlm_seg_ros.runtime.config import to_config
 from vlm_seg_ros.runtime.frames import DropReason, Event, FrameInputs, FrameRunner, PointPrompt
 from vlm_seg_ros.srv import Ask
@@ -134,8 +135,7 @@ class PerceptionNode(LifecycleNode):
             self.create_subscription(PointStamped, '~/prompts/point', guarded(
                 '~/prompts/point', self._on_point_prompt, error), 10),
             self.create_subscription(RegionOfInterest, '~/prompts/box', guarded(
-                '~/prompts/box', lambda r: self.engine.add_box_prompt(
-                    (r.x_offset, r.y_offset, r.width, r.height)), error), 10)]
+                '~/prompts/box', lambda r: self.engine.add_box_prompt(pixel_box(r)), error), 10)]
         self.silence = SilenceReport(self, self.subs)
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.report_timer = self.create_timer(
@@ -211,7 +211,7 @@ class PerceptionNode(LifecycleNode):
             return
         self.silence.received(index, msg.header.stamp)
         self.health.received(index)
-        stamp = stamp_ns(msg.header.stamp)
+        stamp = time_to_ns(msg.header.stamp)
         problem = self.runner.check_stamp(stamp, self.get_clock().now().nanoseconds,
                                           self.subs[index].topic_name)
         if problem is not None:
@@ -286,7 +286,7 @@ class PerceptionNode(LifecycleNode):
                       'total': decode + published - started}
             now = self.get_clock().now().nanoseconds
             if now:
-                stages['age'] = now / 1e9 - inputs.stamp
+                stages['age'] = ns_to_seconds(now - inputs.stamp_ns)
             self.health.frame_published(stages, lidar_only=inputs.camera is None
                                         and self.config.camera.enabled)
         self.runner.observe(frame, inputs)
@@ -319,7 +319,7 @@ class PerceptionNode(LifecycleNode):
         except Exception as exc:  # noqa: BLE001 - a failing model is an answer, not a crash
             response.message = f'the model failed: {type(exc).__name__}: {exc}'
             return response
-        response.success, response.stamp = True, to_time(stamp)
+        response.success, response.stamp = True, time_from_ns(stamp)
         return response
 
     def _log(self, level: str, text: str) -> None:
