@@ -334,7 +334,7 @@ def test_inputs_keep_only_the_newest_message_and_start_best_effort() -> None:
     try:
         node = PerceptionNode(context=context)
         profiles = [(s.topic_name, s.qos_profile.depth, s.qos_profile.reliability,
-                     s.qos_profile.durability) for s in node.subs]
+                     s.qos_profile.durability) for s in node.inputs.subscriptions]
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
@@ -395,10 +395,11 @@ def test_no_exception_leaves_a_callback_and_each_is_counted_on_diagnostics() -> 
         assert {'points', 'image', 'camera_info', '~/ask', '~/prompts/text', 'report timer',
                 'diagnostics timer'} <= names
         before = node.health.drops['error']
-        node.subs[0].callback(None)  # not a PointCloud2: AttributeError inside the callback
+        points = node.inputs.subscriptions[0]
+        points.callback(None)  # not a PointCloud2: AttributeError inside the callback
         assert node.health.drops['error'] == before + 1
         assert 'points callback raised AttributeError' in node.health.last_drop
-        response = node.ask_service.callback(None, Ask.Response())
+        response = node.requests.ask_service.callback(None, Ask.Response())
         assert not response.success and 'failed' in response.message
         node.destroy_node()
     finally:

@@ -12,6 +12,7 @@ from rclpy.executors import (
     MultiThreadedExecutor,
     SingleThreadedExecutor,
 )
+from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.node import Node
 
 P = ParamSpec('P')
@@ -37,6 +38,17 @@ def guarded(where: str, callback: Callable[P, R], on_error: Callable[[str, Excep
 
     guard.guarded = where  # type: ignore[attr-defined]  # tests check every callback has one
     return guard
+
+
+def log_at(logger: RcutilsLogger, level: str, text: str) -> None:
+    """Log ``text`` at ``level`` (``error``, ``warn``, else info) for callers that pick it."""
+    # One call site per severity: rclpy refuses to change a call site's severity.
+    if level == 'error':
+        logger.error(text)
+    elif level == 'warn':
+        logger.warning(text)
+    else:
+        logger.info(text)
 
 
 def run(make_node: Callable[[], Node], args: list[str] | None = None, *,

@@ -39,6 +39,12 @@ class Extrinsics:
         """Return whether TF is available (tf2_ros installed)."""
         return self._buffer is not None
 
+    @property
+    def source(self) -> str:
+        """Say where camera extrinsics come from (for the log and ``/diagnostics``)."""
+        return ('TF (tf2_ros), else the lidar_to_camera parameter' if self.has_tf
+                else 'the lidar_to_camera parameter (no tf2_ros)')
+
     def lookup(self, target_frame: str, target_stamp: Time, source_frame: str,
                source_stamp: Time, *, fixed_frame: str, timeout: float) -> RigidTransform:
         """Return the transform of points from ``source_frame`` into ``target_frame``.

@@ -1,32 +1,24 @@
-"""From synchronised messages to the runtime's inputs, and why a silent node is silent.
+"""From synchronised messages to the runtime's inputs.
 
 ``decode_frame`` converts one synchronised (points[, image, camera_info]) tuple into
 ``runtime.frames.FrameInputs`` and looks up its transforms; ``decode_or_scan_alone`` adds the
 rule that a bad image or CameraInfo costs the frame its camera part, not its scan (the node
 and ``process-bag`` both use it); ``headers`` gives the outputs' headers back.
-``SilenceReport`` tells the user, every few seconds while no frame comes out, which input is
-missing and the likely cause (no publisher, a QoS mismatch, stamps too far apart for the sync,
-frames dropped for a reason).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from builtin_interfaces.msg import Time
 import numpy as np
 import numpy.typing as npt
-from rclpy.node import Node
-from rclpy.qos import ReliabilityPolicy
-from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from vlm_seg_ros.core.scene import CameraView
-from vlm_seg_ros.core.stamps import ns_to_seconds
-from vlm_seg_ros.core.sync import ScanSynchronizer, SyncConfig, SyncCounters
+from vlm_seg_ros.core.sync import ScanSynchronizer, SyncConfig
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError
 from vlm_seg_ros.ros.conversions import (
@@ -193,61 +185,3 @@ def headers(inputs: FrameInputs) -> tuple[Header, Header | None]:
         return header, None
     return header, Header(stamp=time_from_ns(inputs.image_stamp_ns),
                           frame_id=inputs.image_frame_id)
-
-
-
-class SilenceReport:
-    """Counts what arrives and what leaves; explains a silent node in the log."""
-
-    def __init__(self, node: Node, subscriptions: Sequence[Subscription[Any]]) -> None:
-        """Watch the node's input subscriptions (points first)."""
-        self._node = node
-        self._subs = list(subscriptions)
-        self._received = [0] * len(self._subs)
-        self._stamps: list[Time | None] = [None] * len(self._subs)
-        self._processed = 0
-        self._frames = 0
-
-    def received(self, index: int, stamp: Time) -> None:
-        """Count a message of input ``index``."""
-        self._received[index] += 1
-        self._stamps[index] = stamp
-
-    def processed(self) -> None:
-        """Count a published frame."""
-        self._processed += 1
-
-    def report(self, sync: SyncCounters, drops: Counter[str], *, active: bool) -> None:
-        """Log which inputs are silent, and why nothing was published if nothing was."""
-        received, processed = self._received, self._processed
-        synchronised = sync.frames - self._frames
-        self._received, self._processed, self._frames = [0] * len(self._subs), 0, sync.frames
-        if not active:
-            return
-        logger = self._node.get_logger()
-        missing = [sub for sub, count in zip(self._subs, received, strict=True) if not count]
-        for sub in missing:  # also while LiDAR-only frames go out with the camera down
-            logger.warning(f'no messages on {sub.topic_name}: {self._why_nothing(sub)}')
-        if missing or processed:
-            return
-        stamps = [ns_to_seconds(time_to_ns(s)) for s in self._stamps if s is not None]
-        if not synchronised:
-            names = ', '.join(f'{sub.topic_name} {s:.3f}'
-                              for sub, s in zip(self._subs, stamps, strict=True))
-            logger.warning(
-                f'messages arrive but none are synchronised: latest stamps {names} (spread '
-                f'{max(stamps) - min(stamps):.3f} s); raise sync.slop or correct the stamps with '
-                'sync.camera_offset / sync.lidar_offset')
-        else:
-            logger.warning(f'frames are dropped: {dict(drops)} so far (see the warnings above)')
-
-    def _why_nothing(self, sub: Subscription[Any]) -> str:
-        publishers = self._node.get_publishers_info_by_topic(sub.topic_name)
-        if not publishers:
-            return 'nobody publishes it; check the topic name and remapping'
-        if sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE and all(
-                p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers):
-            return ('its publisher is best effort but this subscription is reliable; set the '
-                    'reliability override to best_effort')
-        return (f'{len(publishers)} publisher(s) but nothing arrives; for large messages use the '
-                'Fast DDS profile in share/vlm_seg_ros/resource (see README, Troubleshooting)')

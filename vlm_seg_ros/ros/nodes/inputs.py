@@ -1,0 +1,223 @@
+"""The perception node's sensor side: subscriptions, the stamp gate, scan synchronisation.
+
+Inputs are ``points``, then, with the camera, ``image`` (or ``image/compressed``) and
+``camera_info``, each a :class:`~vlm_seg_ros.ros.nodes.qos.SensorSubscription` whose
+reliability follows its publishers. A message passes the runner's stamp gate
+(:meth:`~vlm_seg_ros.runtime.frames.FrameRunner.check_stamp`), then goes to the
+:class:`~vlm_seg_ros.core.sync.ScanSynchronizer`, which pairs every scan with its camera
+messages or lets it go alone; the frames that leave go to ``on_frames``, oldest first. Timers
+let scans whose wait for the camera ran out go alone, and follow the publishers' QoS; every few
+seconds while no frame comes out, :class:`SilenceReport` logs which input is missing and the
+likely cause (no publisher, a QoS mismatch, stamps too far apart, frames dropped for a reason).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+import functools
+import time
+from typing import Any
+
+from rclpy.clock import Clock
+from rclpy.clock_type import ClockType
+from rclpy.node import Node
+from rclpy.qos import ReliabilityPolicy
+from rclpy.subscription import Subscription
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+from vlm_seg_ros.core.stamps import ns_to_seconds
+from vlm_seg_ros.core.sync import ScanFrame, SyncConfig, SyncCounters
+from vlm_seg_ros.ros.conversions import time_to_ns
+from vlm_seg_ros.ros.nodes import guarded
+from vlm_seg_ros.ros.nodes.frames import scan_synchronizer
+from vlm_seg_ros.ros.nodes.health import Health
+from vlm_seg_ros.ros.nodes.qos import QOS_CHECK_PERIOD, SensorSubscription
+from vlm_seg_ros.runtime.config import PerceptionConfig
+from vlm_seg_ros.runtime.frames import DropReason, FrameRunner
+
+INPUTS = ('points', 'image', 'camera_info')
+# Seconds between checks for scans whose wait for the camera ran out (the wait is
+# sync.slop + sync.camera_margin, 0.11 s by default).
+SYNC_POLL_PERIOD = 0.01
+# Seconds between checks for silent inputs (logged with the likely reason).
+SILENCE_PERIOD = 5.0
+
+
+def input_topics(node: Node, config: PerceptionConfig) -> list[tuple[str, type, str]]:
+    """Return each input's name, message type and resolved (remapped) topic, points first."""
+    names = INPUTS if config.camera.enabled else INPUTS[:1]
+    types = {'points': PointCloud2, 'image': Image, 'camera_info': CameraInfo}
+    topics = [(name, types[name], node.resolve_topic_name(name)) for name in names]
+    if config.camera.enabled and config.camera.transport == 'compressed':
+        # As image_transport names it: the image topic (remapped) + '/compressed'.
+        topics[1] = ('image', CompressedImage, topics[1][2] + '/compressed')
+    return topics
+
+
+class SensorInputs:
+    """Subscriptions to the sensors and the synchroniser that turns them into frames."""
+
+    def __init__(self, node: Node, config: PerceptionConfig, runner: FrameRunner,
+                 health: Health, *, on_frames: Callable[[list[ScanFrame[Any]]], None],
+                 drop: Callable[[DropReason, str], None], active: Callable[[], bool],
+                 log: Callable[[str, str], None],
+                 on_error: Callable[[str, Exception], None]) -> None:
+        """Subscribe to every input of ``config``; frames go to ``on_frames``.
+
+        Raises:
+            InvalidInputError: if an input's reliability override is not a reliability.
+
+        """
+        self._node, self._runner, self._health = node, runner, health
+        self._on_frames, self._drop, self._active, self._log = on_frames, drop, active, log
+        self.sensors: list[SensorSubscription] = []
+        try:
+            for index, (name, kind, topic) in enumerate(input_topics(node, config)):
+                self.sensors.append(SensorSubscription(
+                    node, kind, topic, guarded(name, functools.partial(self._on_message, index),
+                                               on_error),
+                    log=lambda text: log('info', text)))
+        except Exception:
+            self.destroy()
+            raise
+        self.camera_timeout = config.sync.camera_timeout
+        self.sync = scan_synchronizer(config.sync, camera_inputs=len(self.sensors) - 1)
+        self.silence = SilenceReport(node, self.sensors)
+        self.camera_down = False
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timers = [node.create_timer(period, guarded(name, callback, on_error), clock=steady)
+                        for name, period, callback in (
+                            ('sync timer', SYNC_POLL_PERIOD, self._poll),
+                            ('QoS timer', QOS_CHECK_PERIOD, self._follow_publishers),
+                            ('report timer', SILENCE_PERIOD, self._report))]
+
+    @property
+    def topics(self) -> list[str]:
+        """Each input's resolved topic, points first."""
+        return [sensor.topic for sensor in self.sensors]
+
+    @property
+    def subscriptions(self) -> list[Subscription[Any]]:
+        """Each input's subscription now (a QoS change re-creates it), points first."""
+        return [sensor.subscription for sensor in self.sensors]
+
+    def reconfigure(self, config: SyncConfig) -> None:
+        """Use new ``sync.*`` parameters (scans waiting for their camera start again)."""
+        self.camera_timeout = config.camera_timeout
+        self.sync = scan_synchronizer(config, camera_inputs=len(self.sensors) - 1)
+
+    def destroy(self) -> None:
+        """Destroy the subscriptions and timers."""
+        for sensor in self.sensors:
+            sensor.destroy()
+        for timer in getattr(self, '_timers', []):
+            self._node.destroy_timer(timer)
+
+    def _on_message(self, index: int,
+                    msg: PointCloud2 | Image | CompressedImage | CameraInfo) -> None:
+        if not self._active():
+            return
+        stamp = time_to_ns(msg.header.stamp)
+        self.silence.received(index, stamp)
+        self._health.received(index)
+        problem = self._runner.check_stamp(stamp, self._node.get_clock().now().nanoseconds,
+                                           self.sensors[index].topic)
+        if problem is not None:
+            self._drop(problem.reason, problem.text)
+            return
+        now = time.monotonic()
+        if index == 0:
+            self._runner.scan_arrived(stamp)
+            self._camera_silent(now)
+            self._on_frames(self.sync.add_scan(stamp, msg, now))
+        else:
+            self._on_frames(self.sync.add_camera(index, stamp, msg, now))
+
+    def _poll(self) -> None:
+        """Let scans whose wait for the camera ran out go alone."""
+        if self._active():
+            self._on_frames(self.sync.poll(time.monotonic()))
+
+    def _camera_silent(self, now: float) -> None:
+        """Log when the camera goes down (an input silent for ``sync.camera_timeout``) or back.
+
+        Scans never wait for a camera that is down (``ScanSynchronizer.camera_down``, which
+        decides; from the first scan the camera has ``camera_timeout`` s to send).
+        """
+        silent = [self.sensors[index].topic for index in self.sync.silent_inputs(now)]
+        down = bool(silent) and self.camera_timeout > 0
+        if down != self.camera_down:
+            self.camera_down = down
+            if down:
+                self._log('warn', f'no messages on {", ".join(silent)} for '
+                          f'{self.camera_timeout:g} s (sync.camera_timeout): processing LiDAR '
+                          'scans alone until the camera is back')
+            else:
+                self._log('info', 'the camera is back: frames are camera + LiDAR again')
+
+    def _follow_publishers(self) -> None:
+        """Match each input's reliability to its publishers (``ros.nodes.qos``)."""
+        for sensor in self.sensors:
+            sensor.update()
+
+    def _report(self) -> None:
+        self.silence.report(self.sync.counters, self._health.drops, active=self._active())
+
+
+class SilenceReport:
+    """Counts what arrives and what leaves; explains a silent node in the log."""
+
+    def __init__(self, node: Node, sensors: Sequence[SensorSubscription]) -> None:
+        """Watch the node's inputs (points first); their subscriptions may be re-created."""
+        self._node = node
+        self._sensors = list(sensors)
+        self._received = [0] * len(self._sensors)
+        self._stamps: list[int | None] = [None] * len(self._sensors)  # latest, ns
+        self._processed = 0
+        self._frames = 0
+
+    def received(self, index: int, stamp_ns: int) -> None:
+        """Count a message of input ``index``."""
+        self._received[index] += 1
+        self._stamps[index] = stamp_ns
+
+    def processed(self) -> None:
+        """Count a published frame."""
+        self._processed += 1
+
+    def report(self, sync: SyncCounters, drops: Counter[str], *, active: bool) -> None:
+        """Log which inputs are silent, and why nothing was published if nothing was."""
+        received, processed = self._received, self._processed
+        synchronised = sync.frames - self._frames
+        self._received, self._processed, self._frames = [0] * len(self._sensors), 0, sync.frames
+        if not active:
+            return
+        logger = self._node.get_logger()
+        missing = [sensor for sensor, count in zip(self._sensors, received, strict=True)
+                   if not count]
+        for sensor in missing:  # also while LiDAR-only frames go out with the camera down
+            logger.warning(f'no messages on {sensor.topic}: {self._why_nothing(sensor)}')
+        if missing or processed:
+            return
+        stamps = [ns_to_seconds(s) for s in self._stamps if s is not None]
+        if not synchronised:
+            names = ', '.join(f'{sensor.topic} {s:.3f}'
+                              for sensor, s in zip(self._sensors, stamps, strict=True))
+            logger.warning(
+                f'messages arrive but none are synchronised: latest stamps {names} (spread '
+                f'{max(stamps) - min(stamps):.3f} s); raise sync.slop or correct the stamps with '
+                'sync.camera_offset / sync.lidar_offset')
+        else:
+            logger.warning(f'frames are dropped: {dict(drops)} so far (see the warnings above)')
+
+    def _why_nothing(self, sensor: SensorSubscription) -> str:
+        publishers = self._node.get_publishers_info_by_topic(sensor.topic)
+        if not publishers:
+            return 'nobody publishes it; check the topic name and remapping'
+        if sensor.reliability == ReliabilityPolicy.RELIABLE and all(
+                p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers):
+            return ('its publisher is best effort but this subscription is reliable; set the '
+                    'reliability override to best_effort')
+        return (f'{len(publishers)} publisher(s) but nothing arrives; for large messages use the '
+                'Fast DDS profile in share/vlm_seg_ros/resource (see README, Troubleshooting)')
