@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import cv2
 import numpy as np
@@ -103,6 +104,14 @@ class PromptConfig:
         return list(dict.fromkeys(p.strip() for p in self.text.split(',') if p.strip()))
 
 
+class MaskSource(StrEnum):
+    """What prompted the model for a mask."""
+
+    BOX = 'box'  # the track's own LiDAR box
+    TEXT = 'text'  # a SAM 3 text prompt
+    PROMPT = 'prompt'  # a user's point or box prompt
+
+
 @dataclass(frozen=True, eq=False)
 class TrackMask:
     """A mask attached to a track.
@@ -113,7 +122,7 @@ class TrackMask:
         origin: ``(x, y)`` pixel of ``crop``'s top-left corner.
         reference: the track's LiDAR image box on that frame.
         score: the model's quality estimate in [0, 1].
-        source: what produced it (``'box'``, ``'text'``, ``'prompt'``).
+        source: what prompted the model (:class:`MaskSource`).
 
     """
 
@@ -122,11 +131,11 @@ class TrackMask:
     origin: tuple[int, int]
     reference: PixelBox
     score: float
-    source: str = 'box'
+    source: MaskSource = MaskSource.BOX
 
     @classmethod
     def from_mask(cls, mask: npt.NDArray[np.bool_], *, stamp: int, reference: PixelBox,
-                  score: float, source: str = 'box') -> TrackMask | None:
+                  score: float, source: MaskSource = MaskSource.BOX) -> TrackMask | None:
         """Cut a full-image mask to its bounding rectangle; None if it is empty."""
         ys, xs = np.nonzero(mask)
         if xs.size == 0:

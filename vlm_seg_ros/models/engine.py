@@ -35,7 +35,13 @@ import numpy.typing as npt
 
 from vlm_seg_ros.core.pixels import PixelBox, corners_array
 from vlm_seg_ros.core.scene import SceneConfig, SceneFrame
-from vlm_seg_ros.core.semantics import LabelPolicy, LabelRequest, PromptConfig, TrackMask
+from vlm_seg_ros.core.semantics import (
+    LabelPolicy,
+    LabelRequest,
+    MaskSource,
+    PromptConfig,
+    TrackMask,
+)
 from vlm_seg_ros.core.stamps import seconds_to_ns
 from vlm_seg_ros.core.tracking import Track
 from vlm_seg_ros.core.worker import LatestOnlyWorker
@@ -379,18 +385,19 @@ class SemanticEngine:
                 external += self._call(self.segmenter, segmenter.segment, encoding,
                                        boxes=corners_array(job.box_prompts))
             for result in external:
-                self._attach(results, job, result.mask, result.score, 'prompt', None)
+                self._attach(results, job, result.mask, result.score, MaskSource.PROMPT, None)
         text: TextSegmenter | None = (self.text_segmenter.backend
                                       if self.text_segmenter.ready else None)
         if text is not None and job.prompts:
             for found in self._call(self.text_segmenter, text.segment_text, job.image,
                                     job.prompts):
-                self._attach(results, job, found.mask, found.score, 'text', found.prompt)
+                self._attach(results, job, found.mask, found.score, MaskSource.TEXT,
+                             found.prompt)
         self.counters['mask_jobs'] += 1
         self._pending.append(results)
 
     def _attach(self, results: _Results, job: MaskJob, mask: npt.NDArray[np.bool_],
-                score: float, source: str, label: str | None) -> None:
+                score: float, source: MaskSource, label: str | None) -> None:
         """Give a prompted mask to the track whose LiDAR box it overlaps most."""
         cut = TrackMask.from_mask(mask, stamp=job.stamp, reference=PixelBox(0, 0, 0, 0),
                                   score=score, source=source)
@@ -404,7 +411,7 @@ class SemanticEngine:
         track_id, box = best
         if label is not None:
             results.votes.append((track_id, label, score))
-        if source == 'prompt' or track_id not in results.masks:
+        if source == MaskSource.PROMPT or track_id not in results.masks:
             results.masks[track_id] = replace(cut, reference=box)
 
     def _run_labels(self, job: LabelJob) -> None:
