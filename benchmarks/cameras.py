@@ -5,6 +5,7 @@ Run after ``scripts/setup`` and ``source ./activate``::
     taskset -c 0 python benchmarks/cameras.py decode [--repeat 20]   # 1 core
     taskset -c 0 python benchmarks/cameras.py sizes [--repeat 10]    # 1 core, ../shared/data
     python benchmarks/cameras.py dds [--seconds 12]                  # needs ../shared/data
+    taskset -c 0 python benchmarks/cameras.py ring [--repeat 10]     # 1 core
 
 ``decode``: per-frame cost of turning a 1920x1080 camera frame into the RGB array the pipeline
 uses (JPEG CompressedImage, bayer_rggb8, yuv422_yuy2, rgb8), each against one copy of the same
@@ -15,6 +16,13 @@ message buffer measured in the same run. Medians of ``--repeat`` runs.
 without a camera measured in the same run, with the overlay at ``outputs.overlay_max_width``
 (1280) and at full size; the label image's message; SAM's model input from the frame (one
 OpenCV resize of the uint8 frame) against the float resize of the whole frame it replaced.
+
+``ring``: several cameras around one LiDAR (issue 19): a ray-cast 64 x 2048 scan (about 120k
+points, objects all around) into 1, 3 and 6 cameras of 1600x900 placed as nuScenes places its
+ring (yaw 0, +-55, +-110 and 180 degrees). Per camera count: projection plus depth buffer plus
+occlusion test of the whole scan (against the 1-camera cost and the 100 ms scan period), and
+the whole frame in process, geometry only (segment, track, relate, every camera's label image
+and overlay at 1280 wide), against the scan alone, all measured in the same run.
 
 ``dds``: a driver process (``test/resource/camera_peer.py``) publishes KITTI frame 000000 at
 10 Hz with its image resized to 1920x1080 (rgb8, 6.2 MB), to a perception_node started as the
@@ -164,6 +172,67 @@ def sizes(repeat: int, kitti_dir: Path) -> None:
               f'({theirs / ours:.1f}x) |', flush=True)
 
 
+RING = (('front', 0.0), ('front_left', 55.0), ('front_right', -55.0), ('back_left', 110.0),
+        ('back_right', -110.0), ('back', 180.0))
+
+
+def ring(repeat: int) -> None:
+    """Print what 1, 3 and 6 cameras of 1600x900 cost one 120k-point scan."""
+    from vlm_seg_ros.core.boxes import OrientedBox
+    from vlm_seg_ros.core.camera import CameraModel
+    from vlm_seg_ros.core.projection import nearest_depth_image, project_points, visible_points
+    from vlm_seg_ros.core.scene import CameraView, ScenePipeline
+    from vlm_seg_ros.core.transforms import RigidTransform
+    from vlm_seg_ros.datasets.synthetic import SpinningLidar, scan
+
+    objects = [OrientedBox(np.array([12 * np.cos(a), 12 * np.sin(a), -1.73 + 0.9]),
+                           np.array([0.8, 0.8, 1.8]), 0.0)
+               for a in np.radians(np.arange(0, 360, 30))]
+    points, _ = scan(objects, lidar=SpinningLidar(beams=64, columns=2048))
+    k = np.array([[1266.0, 0, 799.5], [0, 1266.0, 449.5], [0, 0, 1]])
+    model = CameraModel(width=1600, height=900, k=k, d=np.zeros(5), r=np.eye(3),
+                        p=np.c_[k, np.zeros(3)])
+    image = np.full((900, 1600, 3), 90, np.uint8)
+
+    def camera(name: str, yaw: float) -> CameraView:
+        c, s = np.cos(np.radians(yaw)), np.sin(np.radians(yaw))
+        # Optical axes (x right, y down, z forward) of a camera yawed by ``yaw`` about z.
+        rotation = np.array([[s, -c, 0.0], [0.0, 0.0, -1.0], [c, s, 0.0]])
+        return CameraView(image, model, RigidTransform(rotation, np.zeros(3)), name=name)
+
+    def project_all(views: list[CameraView]) -> None:
+        for view in views:
+            projection = project_points(points, view.camera, rectified=False,
+                                        transform=view.lidar_to_camera)
+            visible_points(projection, depth_image=nearest_depth_image(projection, radius=3))
+
+    def frame_ms(views: list[CameraView]) -> float:
+        scene = ScenePipeline()
+        stamps = iter(range(10_000))
+
+        def one() -> None:
+            scene.process(points, 100_000_000 * next(stamps), cameras=views,
+                          overlay_max_width=1280)
+
+        for _ in range(3):  # tracks confirmed: every object is painted
+            one()
+        return median_ms(one, repeat)
+
+    alone = frame_ms([])
+    rows = []
+    for count in (1, 3, 6):
+        views = [camera(name, yaw) for name, yaw in RING[:count]]
+        rows.append((count, median_ms(partial(project_all, views), repeat), frame_ms(views)))
+    print(f'{len(points):,}-point scan into cameras of 1600x900, median of {repeat}, '
+          f'{len(os.sched_getaffinity(0))} core(s); the scan alone: {alone:.1f} ms a frame')
+    print('| cameras | projection + depth buffer + occlusion | x 1 camera | share of a 100 ms '
+          'period | whole frame, geometry only | x the scan alone |')
+    print('| --- | --- | --- | --- | --- | --- |')
+    for count, project, whole in rows:
+        print(f'| {count} | {project:.1f} ms | {project / rows[0][1]:.2f}x | {project:.0f} % | '
+              f'{whole:.1f} ms | {whole / alone:.2f}x |')
+
+
 def dds(seconds: float, kitti_dir: Path) -> None:
     """Print the node's figures with each kind of driver, as a README table."""
     import rclpy
@@ -238,6 +307,8 @@ def main() -> None:
     decode_parser.add_argument('--repeat', type=int, default=20)
     sizes_parser = sub.add_parser('sizes')
     sizes_parser.add_argument('--repeat', type=int, default=10)
+    ring_parser = sub.add_parser('ring')
+    ring_parser.add_argument('--repeat', type=int, default=10)
     dds_parser = sub.add_parser('dds')
     dds_parser.add_argument('--seconds', type=float, default=12.0)
     data = Path(os.environ.get('VLM_SEG_ROS_DATA', REPO.parent / 'shared' / 'data'))
@@ -246,6 +317,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == 'decode':
         decode(args.repeat)
+        return
+    if args.command == 'ring':
+        ring(args.repeat)
         return
     kitti_dir = args.data / 'kitti_object_training_3frames'
     if not kitti_dir.exists():

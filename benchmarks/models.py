@@ -146,14 +146,14 @@ def caching_figures(frames: int = 100) -> None:
                              np.array([0.7, 0.7, 1.6]), 0.0) for x, y in starts]
         points, _ = scan(boxes)
         frame = pipeline.process(points, t, camera=CameraView(image, camera, to_camera))
-        visible = [(o.track.id, o.lidar_box) for o in frame.objects
+        visible = [(o.track.id, '', o.lidar_box) for o in frame.objects
                    if o.lidar_box is not None and o.segment is not None]
         every_frame += len(visible)
         # Tracks whose crop was ever big enough to name (LabelPolicy's own rule).
-        tracks.update(i for i, box in visible
+        tracks.update(i for i, _, box in visible
                       if min(box.expanded(policy.config.crop_margin, FRAME)[2:])
                       >= policy.config.min_crop)
-        for request in policy.due(image, t, visible):
+        for request in policy.due({'': image}, t, visible):
             policy.answered(request)
     cached = policy.requested
     ideal = every_frame / len(tracks)

@@ -26,3 +26,13 @@ def test_sizes_benchmark_prints_a_row_per_camera_size(python_exe: str, kitti_dir
     for size in ('1242x375', '1920x1080', '3840x2160'):
         assert f'| {size} |' in result.stdout, result.stdout
     assert result.stdout.count('x) |') == 9 and 'nan' not in result.stdout  # 3 ratios a row
+
+
+def test_ring_benchmark_prints_a_row_per_camera_count(python_exe: str) -> None:
+    result = subprocess.run([python_exe, str(SCRIPT), 'ring', '--repeat', '1'],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines()
+            if line.startswith('| ') and ' ms |' in line]
+    assert [row.split('|')[1].strip() for row in rows] == ['1', '3', '6'], result.stdout
+    assert '| 1.00x |' in rows[0] and 'nan' not in result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from vlm_seg_ros.core.camera import CameraModel
 from vlm_seg_ros.core.projection import nearest_depth_image, project_points, visible_points
@@ -158,3 +159,34 @@ def test_depth_image_can_be_reused() -> None:
     projection = project_points(points, CAMERA, rectified=True)
     image = nearest_depth_image(projection, radius=1)
     np.testing.assert_array_equal(visible_points(projection, depth_image=image), [True, False])
+
+
+@pytest.mark.parametrize('kind', ['raw undistorted', 'raw distorted', 'rectified'])
+def test_the_pyramid_cull_keeps_exactly_the_points_that_land_on_the_image(kind: str) -> None:
+    # Every point the full projection puts on a pixel, and no other: the cheap pre-test
+    # (four half-spaces where the projection is projective) never changes the result.
+    rng = np.random.default_rng(7)
+    points = np.vstack([rng.uniform(-30, 30, (20_000, 3)),
+                        rng.uniform(-1e-3, 1e-3, (2_000, 3)),  # at the camera's centre
+                        rng.normal(0, 1, (2_000, 3)) * [1, 1, 1e-4]])  # on its plane
+    d = np.array([-0.3, 0.1, 1e-3, -2e-3, 0.0]) if kind == 'raw distorted' else np.zeros(5)
+    tilt = Rotation.from_euler('xyz', [0.02, -0.03, 0.01]).as_matrix()
+    r = tilt if kind == 'rectified' else np.eye(3)
+    camera = CameraModel(width=1280, height=720, k=K, d=d, r=r, p=np.c_[K, [30.0, 0.0, 0.0]])
+    pose = RigidTransform.from_quaternion((0.5, -0.2, 0.1),
+                                          Rotation.from_euler('xyz', [0.3, -0.2, 1.1]).as_quat())
+    rectified = kind == 'rectified'
+    linear = camera.linear_projection(rectified=rectified, transform=pose)
+    if linear is not None:  # and points a hair inside and outside each border of the image
+        border = np.r_[-0.5 + np.array([-1e-3, 0, 1e-3]), 1279.5 + np.array([-1e-3, 0, 1e-3])]
+        u = np.r_[np.repeat(border, 400), rng.uniform(-2, 1282, 2_400)]
+        v = np.r_[rng.uniform(-2, 722, 2_400), np.repeat(border - 1279.5 + 719.5, 400)]
+        z = rng.uniform(0.01, 50, len(u))
+        matrix, offset = linear
+        h = np.c_[u * z, v * z, z] - offset
+        points = np.vstack([points, np.linalg.solve(matrix, h.T).T])
+    projection = project_points(points, camera, rectified=rectified, transform=pose)
+    project = camera.project_rectified if rectified else camera.project_raw
+    uv, depth = project(points, transform=pose)
+    expected = np.flatnonzero(camera.in_image(uv) & (depth > 0))
+    np.testing.assert_array_equal(projection.indices, expected)

@@ -142,27 +142,27 @@ def test_a_model_mask_refines_the_object_and_replaces_its_hull_in_the_label_imag
     assert all(o.source == 'lidar' for o in frame.objects)
 
 
-def crop_boxes(n: int, size: int = 40) -> list[tuple[int, PixelBox]]:
-    return [(i + 1, PixelBox(10 + 50 * i, 10, size, size)) for i in range(n)]
+def crop_boxes(n: int, size: int = 40) -> list[tuple[int, str, PixelBox]]:
+    return [(i + 1, '', PixelBox(10 + 50 * i, 10, size, size)) for i in range(n)]
 
 
 def test_the_label_policy_asks_once_per_track_and_again_on_change_or_age() -> None:
     image = np.full((200, 640, 3), 90, dtype=np.uint8)
     policy = LabelPolicy(LabelConfig(refresh_period=30.0, max_per_call=3, min_crop=16))
-    first = policy.due(image, ns(0.0), crop_boxes(5))
+    first = policy.due({'': image}, ns(0.0), crop_boxes(5))
     assert [r.track_id for r in first] == [1, 2, 3]  # max_per_call
-    assert [r.track_id for r in policy.due(image, ns(0.1), crop_boxes(5))] == [4, 5]
-    assert policy.due(image, ns(0.2), crop_boxes(5)) == []  # all in flight
+    assert [r.track_id for r in policy.due({'': image}, ns(0.1), crop_boxes(5))] == [4, 5]
+    assert policy.due({'': image}, ns(0.2), crop_boxes(5)) == []  # all in flight
     for request in first:
         policy.answered(request, caption='a grey thing')
-    assert policy.due(image, ns(0.3), crop_boxes(3)) == []  # named, unchanged, fresh
+    assert policy.due({'': image}, ns(0.3), crop_boxes(3)) == []  # named, unchanged, fresh
     assert policy.caption(1) == 'a grey thing'
     # Track 2's crop turns red: asked again. After 30 s every one is.
     image[10:50, 60:100] = (200, 20, 20)
-    assert [r.track_id for r in policy.due(image, ns(0.4), crop_boxes(3))] == [2]
-    assert {r.track_id for r in policy.due(image, ns(31.0), crop_boxes(3))} == {1, 3}
+    assert [r.track_id for r in policy.due({'': image}, ns(0.4), crop_boxes(3))] == [2]
+    assert {r.track_id for r in policy.due({'': image}, ns(31.0), crop_boxes(3))} == {1, 3}
     # Too-small crops are skipped; failed requests are asked again; dead tracks forgotten.
-    assert policy.due(image, ns(40.0), [(9, PixelBox(0, 0, 5, 5))]) == []
+    assert policy.due({'': image}, ns(40.0), [(9, '', PixelBox(0, 0, 5, 5))]) == []
     policy.failed(first)
     policy.forget([1])
     assert set(policy.labelled) <= {1} and policy.in_flight <= {1}

@@ -6,7 +6,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 import pytest
 
-from vlm_seg_ros.core.sync import ApproximateTimeSynchronizer, CameraMissing, ScanSynchronizer
+from vlm_seg_ros.core.sync import (
+    ApproximateTimeSynchronizer,
+    CameraMissing,
+    CameraSetSynchronizer,
+    ScanSynchronizer,
+)
 from vlm_seg_ros.errors import InvalidInputError
 
 MS = 1_000_000  # nanoseconds
@@ -306,3 +311,104 @@ def test_any_arrival_order_lets_every_scan_leave_once_in_time_order(
     assert all((f.camera is None) == (f.missing is not None) for f in frames)
     assert counters.alone == sum(counters.missing.values())
     assert counters.received[0] == counters.frames + counters.late[0] + counters.discarded[0]
+
+
+# --- CameraSetSynchronizer: several cameras, each matched to the scan on its own ------------
+
+def camera_set(cameras: int = 3, **kwargs: float) -> CameraSetSynchronizer[str]:
+    settings_ = {'slop': 0.03, 'wait': 0.1, 'camera_timeout': 1.0, **kwargs}
+    return CameraSetSynchronizer(cameras, **settings_)  # type: ignore[arg-type]
+
+
+def send(sync: CameraSetSynchronizer[str], camera: int, t: int, now: float) -> list:
+    sync.add_camera(camera, 1, t * MS, f'image{camera}@{t}', now)
+    return sync.add_camera(camera, 2, t * MS, f'info{camera}@{t}', now)
+
+
+def test_a_silent_camera_never_delays_the_scan_or_the_others() -> None:
+    sync = camera_set()
+    # Before any scan only cameras 0 and 2 send; camera 1 stays silent.
+    for now, t in ((0.0, 0), (0.1, 100)):
+        send(sync, 0, t, now)
+        send(sync, 2, t, now)
+        frames = sync.add_scan(t * MS, f'scan@{t}', now)
+        if t == 0:  # camera 1 has camera_timeout (1 s) from the first scan: the scan waits
+            assert frames == []
+            frames = sync.poll(0.11)
+            assert frames[0].missing == (None, CameraMissing.CAMERA_LATE, None)
+    # After camera_timeout camera 1 is down: scans leave as soon as 0 and 2 matched them.
+    send(sync, 0, 1200, 1.2)
+    send(sync, 2, 1200, 1.2)
+    frames = sync.add_scan(1200 * MS, 'scan@1200', 1.2)
+    assert [f.scan for f in frames][-1] == 'scan@1200'
+    assert frames[-1].cameras == (('image0@1200', 'info0@1200'), None,
+                                  ('image2@1200', 'info2@1200'))
+    assert frames[-1].missing == (None, CameraMissing.CAMERA_DOWN, None)
+    assert sync.camera_down(1, 1.2) and not sync.camera_down(0, 1.2)
+
+
+def test_a_slow_camera_costs_the_scan_its_wait_and_the_others_keep_their_pairs() -> None:
+    sync = camera_set(2)
+    send(sync, 1, 0, 0.0)  # heard from: up
+    send(sync, 0, 100, 0.1)
+    assert sync.add_scan(100 * MS, 'scan@100', 0.1) == []  # camera 1 may still come
+    assert sync.poll(0.15) == []
+    frames = sync.poll(0.21)  # its wait ran out: the scan leaves with camera 0 only
+    assert [(f.scan, f.cameras) for f in frames] == [
+        ('scan@100', (('image0@100', 'info0@100'), None))]
+    assert frames[0].missing == (None, CameraMissing.CAMERA_LATE)
+
+
+def test_scans_leave_in_order_once_every_camera_let_them_go() -> None:
+    sync = camera_set(2)
+    for camera in (0, 1):
+        send(sync, camera, 0, 0.0)
+    assert sync.add_scan(100 * MS, 'scan@100', 0.1) == []
+    assert sync.add_scan(200 * MS, 'scan@200', 0.2) == []
+    assert send(sync, 0, 200, 0.21) == []  # camera 0 let both go; camera 1 still waits
+    frames = send(sync, 1, 200, 0.22)
+    assert [f.scan for f in frames] == ['scan@100', 'scan@200']
+    assert frames[1].cameras == (('image0@200', 'info0@200'), ('image1@200', 'info1@200'))
+    # A scan no newer than one that left is late for every camera; a jump back restarts.
+    assert sync.add_scan(150 * MS, 'scan@150', 0.3) == [] and sync.late == 1
+    assert sync.add_scan(100 * MS, 'scan@100', 0.3) == [] and sync.late == 2
+    sync.add_scan(-5000 * MS, 'scan@-5000', 0.4)
+    assert sync.resets == 1 and sync.late == 2
+
+
+def test_without_cameras_every_scan_leaves_at_once() -> None:
+    sync = camera_set(0)
+    frames = sync.add_scan(0, 'scan@0', 0.0)
+    assert [(f.scan, f.cameras, f.missing) for f in frames] == [('scan@0', (), ())]
+
+
+@settings(max_examples=2 * BUDGET)
+@given(streams=st.lists(sensor_arrivals(), min_size=1, max_size=3),
+       wait=st.sampled_from([0.0, 0.05, 0.2]), timeout=st.sampled_from([0.0, 0.3, 1.0]))
+def test_any_arrival_order_of_several_cameras_lets_every_scan_leave_once_in_order(
+        streams: list[list[tuple[int, int, float]]], wait: float, timeout: float) -> None:
+    # Stream 0's scans are the scans; each stream's camera messages are one camera's.
+    sync = CameraSetSynchronizer(len(streams), slop=0.03, wait=wait, camera_timeout=timeout)
+    messages = sorted(((camera, index, stamp, now) for camera, stream in enumerate(streams)
+                       for index, stamp, now in stream if index or camera == 0),
+                      key=lambda m: m[3])
+    frames: list = []
+    for camera, index, stamp, now in messages:
+        frames += sync.poll(now)
+        if index == 0:
+            frames += sync.add_scan(stamp, ('scan', stamp), now)
+        else:
+            frames += sync.add_camera(camera, index, stamp, (camera, index, stamp), now)
+    frames += sync.poll(1e9)
+    stamps = [f.stamp_ns for f in frames]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    scans = {stamp for camera, index, stamp, _ in messages if index == 0}
+    assert set(stamps) <= scans
+    for frame in frames:
+        assert len(frame.cameras) == len(frame.missing) == len(streams)
+        for camera, (pair, missing) in enumerate(zip(frame.cameras, frame.missing,
+                                                     strict=True)):
+            assert (pair is None) == (missing is not None)
+            if pair is not None:
+                assert [(c, i) for c, i, _ in pair] == [(camera, 1), (camera, 2)]
+                assert max(abs(t - frame.stamp_ns) for _, _, t in pair) <= 30 * MS

@@ -256,6 +256,24 @@ class CameraModel:
         depth: FloatArray = xyz @ row + offset
         return depth
 
+    def linear_projection(self, *, rectified: bool, transform: RigidTransform | None = None
+                          ) -> tuple[FloatArray, FloatArray] | None:
+        """Return ``(matrix, offset)`` with pixels ``h[:2] / h[2]`` of ``h = matrix @ p + offset``.
+
+        The projection into the rectified image, or into the raw image of an undistorted
+        camera, is projective: ``h[2]`` is the depth ``project_*`` return, and a pixel
+        bound is a linear inequality on ``h``. None for a distorted raw image.
+        """
+        if rectified:
+            matrix, offset = self.image_p[:, :3] @ self.r, self.image_p[:, 3]
+        elif not self.is_distorted:
+            matrix, offset = self.image_k, np.zeros(3)
+        else:
+            return None
+        if transform is not None:
+            matrix, offset = matrix @ transform.rotation, matrix @ transform.translation + offset
+        return matrix, offset
+
     def project_rectified(
             self, points: npt.ArrayLike, *,
             transform: RigidTransform | None = None) -> tuple[FloatArray, FloatArray]:

@@ -68,10 +68,8 @@ def project_points(points: npt.ArrayLike, camera: CameraModel, *, rectified: boo
 
     """
     xyz = as_points(points, keep_float32=True)
-    # Drop the points behind the camera first (half of a 360-degree scan): one cheap pass
-    # instead of carrying them through distortion.
-    front = np.flatnonzero(camera.depth(xyz, rectified=rectified, transform=transform)
-                           > max(min_depth, 0.0))
+    front = _candidates(xyz, camera, rectified=rectified, transform=transform,
+                        min_depth=max(min_depth, 0.0))
     project = camera.project_rectified if rectified else camera.project_raw
     uv, depth = project(xyz[front], transform=transform)
     keep = np.flatnonzero(camera.in_image(uv))
@@ -81,6 +79,32 @@ def project_points(points: npt.ArrayLike, camera: CameraModel, *, rectified: boo
     return Projection(indices=front[keep], uv=uv.astype(np.float32), pixels=pixels,
                       depth=depth[keep].astype(np.float32), num_points=xyz.shape[0],
                       width=camera.image_width, height=camera.image_height)
+
+
+def _candidates(xyz: npt.NDArray[np.floating], camera: CameraModel, *, rectified: bool,
+                transform: RigidTransform | None, min_depth: float) -> npt.NDArray[np.intp]:
+    """Return the rows of points that may land in the image, cheaply, before projecting them.
+
+    Where the projection is projective (rectified, or an undistorted raw image) the image is
+    a pyramid: four half-spaces and the depth, one matrix product over the scan, which keeps
+    a camera's share of a 360-degree scan (a sixth for a 60-degree camera). It is one pixel
+    wider than the image, so rounding never drops a point that lands on it; the exact test
+    follows. Else only the points behind the camera go (half of a 360-degree scan): cheaper
+    than carrying them through distortion.
+    """
+    linear = camera.linear_projection(rectified=rectified, transform=transform)
+    if linear is None:
+        return np.flatnonzero(camera.depth(xyz, rectified=rectified, transform=transform)
+                              > min_depth)
+    matrix, offset = linear
+    h = xyz @ matrix.T.astype(xyz.dtype)
+    depth = h[:, 2] + offset[2]
+    u, v = h[:, 0] + offset[0], h[:, 1] + offset[1]
+    width, height = camera.image_width + 0.5, camera.image_height + 0.5
+    with np.errstate(invalid='ignore'):
+        keep = (depth > min_depth) & (u >= -1.5 * depth) & (u <= width * depth) \
+            & (v >= -1.5 * depth) & (v <= height * depth)
+    return np.flatnonzero(keep)
 
 
 def nearest_depth_image(projection: Projection, *, radius: int = 2) -> npt.NDArray[np.float32]:
@@ -104,9 +128,10 @@ def nearest_depth_image(projection: Projection, *, radius: int = 2) -> npt.NDArr
     if radius:
         # Grey-scale erosion is a minimum filter; OpenCV's is separable and SIMD. Replicated
         # borders: its default constant border is FLT_MAX, which would replace inf there.
+        # In place: a new output image costs more in page faults than the erosion itself (a
+        # 1600x900 image: 4.0 ms against 1.1 ms).
         kernel = np.ones((2 * radius + 1, 2 * radius + 1), dtype=np.uint8)
-        image = np.asarray(cv2.erode(image, kernel, borderType=cv2.BORDER_REPLICATE),
-                           dtype=np.float32)
+        cv2.erode(image, kernel, dst=image, borderType=cv2.BORDER_REPLICATE)
     return image
 
 

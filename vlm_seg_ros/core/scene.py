@@ -12,7 +12,7 @@ farther one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 import time
@@ -97,19 +97,24 @@ class SceneConfig:
 
 @dataclass(frozen=True, eq=False)
 class CameraView:
-    """The camera side of a frame.
+    """One camera's side of a frame.
 
     Attributes:
         image: (H, W, 3) uint8 RGB, the size ``camera`` publishes.
         camera: the calibration of that image.
         lidar_to_camera: maps points from the scan's frame (at the scan's stamp) into the
             camera's optical frame (at the image's stamp).
+        name: the camera's name (``''``: the one unnamed camera).
+        rectified: the image is rectified (project with R and P); None: ``camera.rectified``
+            of the configuration.
 
     """
 
     image: npt.NDArray[np.uint8]
     camera: CameraModel
     lidar_to_camera: RigidTransform
+    name: str = ''
+    rectified: bool | None = None
 
 
 class ObjectSource(StrEnum):
@@ -134,6 +139,8 @@ class ObjectView:
         lidar_box: the pixels of its visible LiDAR points (the box
             prompt and the reference a mask is stored with); None when unseen.
         caption: a short caption from the vision-language model, '' until there is one.
+        camera: the camera that sees it best, whose image ``image_box``, ``lidar_box`` and
+            its mask refer to (see :meth:`ScenePipeline.process`); None when unseen.
 
     """
 
@@ -146,6 +153,25 @@ class ObjectView:
     source: ObjectSource = ObjectSource.LIDAR
     lidar_box: PixelBox | None = None
     caption: str = ''
+    camera: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class CameraImages:
+    """What one camera's image shows of a frame.
+
+    Attributes:
+        name: the camera's name.
+        labels: (H, W) uint16 instance label image, 0 = none: every object the camera sees,
+            nearer ones over farther ones (the same value as in every other camera).
+        overlay: (H, W, 3) uint8 RGB image with masks, boxes and captions (at most
+            ``overlay_max_width`` wide); None when not asked for.
+
+    """
+
+    name: str
+    labels: npt.NDArray[np.uint16]
+    overlay: npt.NDArray[np.uint8] | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,9 +182,7 @@ class SceneFrame:
         points: (N, 3) float32, the scan in the output frame (row i is input point i).
         geometry: segmentation, tracks and relations (3D quantities in the output frame).
         objects: one view per confirmed track, by id.
-        labels: (H, W) uint16 instance label image, 0 = none; None without a camera.
-        overlay: (H, W, 3) uint8 RGB camera image with masks, boxes and captions; None
-            without a camera (or when not asked for).
+        images: per camera of the frame, in its order, its label image and overlay.
         description: one paragraph about the scene: from geometry, or the latest from the
             vision-language model (see ``description_stamp``).
         relation_evidence: per ``(subject, predicate, object)`` of this frame's relations,
@@ -172,13 +196,22 @@ class SceneFrame:
     points: npt.NDArray[np.float32]
     geometry: GeometryFrame
     objects: tuple[ObjectView, ...]
-    labels: npt.NDArray[np.uint16] | None
-    overlay: npt.NDArray[np.uint8] | None
+    images: tuple[CameraImages, ...]
     description: str
     relation_evidence: dict[tuple[int, str, int], int]
     timings: dict[str, float]
     stamp: int = 0
     description_stamp: int = 0
+
+    @property
+    def labels(self) -> npt.NDArray[np.uint16] | None:
+        """The first camera's label image; None without a camera."""
+        return self.images[0].labels if self.images else None
+
+    @property
+    def overlay(self) -> npt.NDArray[np.uint8] | None:
+        """The first camera's overlay; None without a camera (or when not asked for)."""
+        return self.images[0].overlay if self.images else None
 
 
 def label_value_of(object_id: int) -> int:
@@ -216,6 +249,7 @@ class ScenePipeline:
     def process(self, points: npt.ArrayLike, stamp: int, *,
                 lidar_to_target: RigidTransform | None = None,
                 camera: CameraView | None = None,
+                cameras: Sequence[CameraView] = (),
                 intensity: npt.ArrayLike | None = None,
                 render_overlay: bool = True,
                 overlay_max_width: int = 0,
@@ -223,24 +257,37 @@ class ScenePipeline:
                 captions: Mapping[int, str] | None = None) -> SceneFrame:
         """Run the pipeline on one frame.
 
+        Every object is projected into every camera, with the depth-buffer occlusion test.
+        Each camera's label image and overlay show every object it sees. An object's 2D
+        fields (``ObjectView.camera``, ``image_box``, ``lidar_box``) come from the camera that
+        sees it best: one whose image border does not cut its box (no side on the border)
+        before one that does, then the one with the most visible points; a tie goes to the
+        camera listed first. Its model mask refines its points when it was made in that
+        camera (a mask is drawn in the camera it was made in). Relations and the summary are
+        told from the first camera's viewpoint.
+
         Args:
             points: (N, 3) metres, in the LiDAR's frame.
             stamp: the scan's time, integer nanoseconds.
             lidar_to_target: maps the LiDAR frame into the output frame, which must be
                 gravity-aligned (z up); default: the LiDAR frame itself.
-            camera: the synchronised image with its calibration and extrinsics, if any.
+            camera: one camera (the same as ``cameras=(camera,)``).
+            cameras: the synchronised cameras, each with its image, calibration and
+                extrinsics; names must differ.
             intensity: (N,) intensities (for the ground reflection filter).
-            render_overlay: draw the overlay image (skip it when nobody listens).
-            overlay_max_width: draw the overlay at most this wide (downscaled; 0: the
-                image's size).
+            render_overlay: draw the overlays (skip them when nobody listens).
+            overlay_max_width: draw overlays at most this wide (downscaled; 0: the image's
+                size).
             masks: the latest model mask of each track id (used while ``masks.max_age``).
             captions: the vision-language model's caption of each track id.
 
         Raises:
             InvalidInputError: if ``points`` is not (N, 3) numbers, or ``stamp`` is not
-                whole nanoseconds or is absurd (see ``Tracker.update``).
+                whole nanoseconds or is absurd (see ``Tracker.update``), or the cameras are
+                given twice or share a name.
 
         """
+        views = _cameras(camera, cameras)
         timings: dict[str, float] = {}
         start = time.perf_counter()
         lidar = as_points(points, keep_float32=True)
@@ -248,31 +295,34 @@ class ScenePipeline:
         target = np.asarray(to_target.apply(lidar), dtype=np.float32)
         origin = to_target.translation
         viewpoint = origin
-        if camera is not None:
-            # The camera's centre, mapped from the LiDAR frame into the output frame.
-            viewpoint = to_target.apply(camera.lidar_to_camera.inverse().translation[None])[0]
+        if views:
+            # The first camera's centre, mapped from the LiDAR frame into the output frame.
+            viewpoint = to_target.apply(views[0].lidar_to_camera.inverse().translation[None])[0]
         timings['transform'] = time.perf_counter() - start
         frame = self.geometry.process(target, stamp, sensor_origin=origin,
                                       viewpoint=viewpoint, intensity=intensity)
         timings.update(frame.timings)
 
-        labels = overlay = None
-        painted: dict[int, _Painted] = {}
-        if camera is not None:
-            start = time.perf_counter()
-            labels, painted = self._paint_labels(lidar, target, frame, camera, stamp,
-                                                 masks or {})
-            timings['project'] = time.perf_counter() - start
+        start = time.perf_counter()
+        seen = [self._seen(lidar, target, frame, index, view, stamp, masks or {})
+                for index, view in enumerate(views)]
+        label_images, boxes = zip(*(self._paint(view, sightings)
+                                    for view, sightings in zip(views, seen, strict=True)),
+                                  strict=True) if views else ((), ())
+        best = best_sightings(seen)
+        timings['project'] = time.perf_counter() - start
         captions = captions or {}
-        objects = tuple(self._view(track, frame.object_of(track), painted.get(track.id),
-                                   captions.get(track.id, ''))
+        objects = tuple(self._view(track, frame.object_of(track), best.get(track.id), views,
+                                   boxes, captions.get(track.id, ''))
                         for track in frame.tracks)
         start = time.perf_counter()
-        if camera is not None and labels is not None and render_overlay:
-            overlay = draw_overlay(camera.image, labels, [
-                OverlayBox(o.track.id, o.label_value, o.image_box,
-                           f'#{o.track.id} {o.track.label}'.strip())
-                for o in objects if o.image_box is not None], max_width=overlay_max_width)
+        names = {track.id: track.label for track in frame.tracks}
+        images = tuple(CameraImages(view.name, labels, draw_overlay(view.image, labels, [
+            OverlayBox(track_id, label_value_of(track_id), box,
+                       f'#{track_id} {names[track_id]}'.strip())
+            for track_id, box in camera_boxes.items()], max_width=overlay_max_width)
+            if render_overlay else None)
+            for view, labels, camera_boxes in zip(views, label_images, boxes, strict=True))
         description = describe(
             [(o.track.id, o.track.label, o.track.box.center, o.track.box.size) for o in objects],
             frame.relations, origin=viewpoint)
@@ -280,65 +330,81 @@ class ScenePipeline:
         self._evidence = {
             key: self._evidence.get(key, 0) + 1
             for key in ((r.subject, r.predicate, r.object) for r in frame.relations)}
-        return SceneFrame(target, frame, objects, labels, overlay, description,
+        return SceneFrame(target, frame, objects, images, description,
                           dict(self._evidence), timings, stamp, stamp)
 
     @staticmethod
-    def _view(track: Track, segment: SegmentedObject | None, painted: _Painted | None,
+    def _view(track: Track, segment: SegmentedObject | None, best: Sighting | None,
+              views: Sequence[CameraView], boxes: Sequence[dict[int, PixelBox]],
               caption: str) -> ObjectView:
         indices = segment.indices if segment is not None else np.zeros(0, dtype=np.int64)
-        if painted is None:
+        if best is None:
             return ObjectView(track, segment, None, 0, indices, caption=caption)
-        if painted.indices is not None:
-            indices = painted.indices
-        return ObjectView(track, segment, painted.image_box, label_value_of(track.id),
-                          indices, ObjectSource.BOTH if painted.indices is not None
-                          else ObjectSource.LIDAR,
-                          painted.lidar_box, caption)
+        refined = best.refined
+        return ObjectView(track, segment, boxes[best.camera][track.id], label_value_of(track.id),
+                          indices if refined is None else refined,
+                          ObjectSource.LIDAR if refined is None else ObjectSource.BOTH,
+                          best.lidar_box, caption, views[best.camera].name)
 
-    def _paint_labels(self, lidar: npt.NDArray[np.floating], target: npt.NDArray[np.float32],
-                      frame: GeometryFrame, camera: CameraView, stamp: int,
-                      masks: Mapping[int, TrackMask]) -> tuple[npt.NDArray[np.uint16],
-                                                               dict[int, _Painted]]:
+    def _seen(self, lidar: npt.NDArray[np.floating], target: npt.NDArray[np.float32],
+              frame: GeometryFrame, index: int, view: CameraView, stamp: int,
+              masks: Mapping[int, TrackMask]) -> dict[int, Sighting]:
+        """Return how camera ``index`` sees each track it sees (at least ``min_pixels``)."""
         config = self.config.camera
-        model = camera.camera
+        model = view.camera
         size = (model.image_height, model.image_width)
-        labels = np.zeros(size, dtype=np.uint16)
-        projection = project_points(lidar, model, rectified=config.rectified,
-                                    transform=camera.lidar_to_camera)
+        rectified = config.rectified if view.rectified is None else view.rectified
+        projection = project_points(lidar, model, rectified=rectified,
+                                    transform=view.lidar_to_camera)
         depth_image = nearest_depth_image(projection, radius=config.occlusion_radius)
         visible = visible_points(projection, depth_image=depth_image)
         # Per input point: its row in the projection if visible, else -1.
         row = np.full(projection.num_points, -1, dtype=np.int64)
         row[projection.indices[visible]] = np.flatnonzero(visible)
-        layers: list[tuple[float, int, PlacedMask | None, npt.NDArray[np.int32],
-                           _Painted]] = []
+        sightings: dict[int, Sighting] = {}
         for track in frame.tracks:
             segment = frame.object_of(track)
             if segment is None:
                 continue
             rows = row[segment.indices]
             seen = rows >= 0
-            if np.count_nonzero(seen) < config.min_pixels:
+            count = int(np.count_nonzero(seen))
+            if count < config.min_pixels:
                 continue
             pixels = projection.pixels[rows[seen]]
-            lidar_box = PixelBox.around(pixels)
-            mask, refined = self._apply_mask(masks.get(track.id), stamp, lidar_box, size,
-                                             segment, target, rows, projection.pixels)
-            depth = float(np.median(projection.depth[rows[seen]]))
-            layers.append((depth, track.id, mask, pixels,
-                           _Painted(lidar_box, lidar_box, refined)))
-        painted: dict[int, _Painted] = {}
-        for _, track_id, mask, pixels, info in sorted(layers, key=lambda p: -p[0]):
+            box = PixelBox.around(pixels)
+            mask = masks.get(track.id)
+            placed, refined = self._apply_mask(
+                mask if mask is not None and mask.camera == view.name else None, stamp, box,
+                size, segment, target, rows, projection.pixels)
+            cut = box.x <= 0 or box.y <= 0 or box.x + box.width >= size[1] \
+                or box.y + box.height >= size[0]
+            sightings[track.id] = Sighting(index, count, cut,
+                                        float(np.median(projection.depth[rows[seen]])), box,
+                                        pixels, placed, refined)
+        return sightings
+
+    @staticmethod
+    def _paint(view: CameraView, sightings: Mapping[int, Sighting]
+               ) -> tuple[npt.NDArray[np.uint16], dict[int, PixelBox]]:
+        """Paint a camera's label image far to near; return it and each track's box in it.
+
+        A track's box is its mask's where a mask is drawn, else its LiDAR box (its visible
+        points' convex hull is painted).
+        """
+        model = view.camera
+        labels = np.zeros((model.image_height, model.image_width), dtype=np.uint16)
+        boxes: dict[int, PixelBox] = {}
+        for track_id, seen in sorted(sightings.items(), key=lambda item: -item[1].depth):
             value = label_value_of(track_id)
-            box = mask.box() if mask is not None else None
-            if mask is not None and box is not None:
-                mask.paint(labels, value)
-                info = _Painted(box, info.lidar_box, info.indices)
+            box = seen.mask.box() if seen.mask is not None else None
+            if seen.mask is not None and box is not None:
+                seen.mask.paint(labels, value)
             else:
-                cv2.fillConvexPoly(labels, cv2.convexHull(pixels.reshape(-1, 1, 2)), value)
-            painted[track_id] = info
-        return labels, painted
+                box = seen.lidar_box
+                cv2.fillConvexPoly(labels, cv2.convexHull(seen.pixels.reshape(-1, 1, 2)), value)
+            boxes[track_id] = box
+        return labels, boxes
 
     def _apply_mask(self, mask: TrackMask | None, stamp: int,
                     lidar_box: PixelBox, size: tuple[int, int],
@@ -366,8 +432,42 @@ class ScenePipeline:
         return placed, segment.indices[kept]
 
 
-@dataclass(frozen=True)
-class _Painted:
-    image_box: PixelBox
+@dataclass(frozen=True, eq=False)
+class Sighting:
+    """One track as one camera sees it (what chooses the camera that sees it best)."""
+
+    camera: int  # the camera's index in the frame
+    count: int  # visible points
+    cut: bool  # its LiDAR box touches the image border
+    depth: float  # median depth of its visible points, metres
     lidar_box: PixelBox
-    indices: npt.NDArray[np.int64] | None  # refined by a mask; None: not refined
+    pixels: npt.NDArray[np.int32]  # its visible points' pixels
+    mask: PlacedMask | None  # its model mask, moved to this frame (the mask's camera only)
+    refined: npt.NDArray[np.int64] | None  # the points the mask keeps; None: not refined
+
+    @property
+    def rank(self) -> tuple[bool, int, int]:
+        """Order of preference: not cut by the border, most points, camera listed first."""
+        return not self.cut, self.count, -self.camera
+
+
+def _cameras(camera: CameraView | None, cameras: Sequence[CameraView]) -> tuple[CameraView, ...]:
+    if camera is not None and cameras:
+        msg = 'give camera or cameras, not both'
+        raise InvalidInputError(msg)
+    views = (camera,) if camera is not None else tuple(cameras)
+    names = [view.name for view in views]
+    if len(set(names)) != len(names):
+        msg = f'camera names must differ, got {names}'
+        raise InvalidInputError(msg)
+    return views
+
+
+def best_sightings(seen: Sequence[Mapping[int, Sighting]]) -> dict[int, Sighting]:
+    """Return, per track, its sighting by the camera that sees it best (``Sighting.rank``)."""
+    best: dict[int, Sighting] = {}
+    for sightings in seen:
+        for track_id, sighting in sightings.items():
+            if track_id not in best or sighting.rank > best[track_id].rank:
+                best[track_id] = sighting
+    return best

@@ -18,7 +18,7 @@ are kept per track id and reused on later frames:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -123,6 +123,7 @@ class TrackMask:
         reference: the track's LiDAR image box on that frame.
         score: the model's quality estimate in [0, 1].
         source: what prompted the model (:class:`MaskSource`).
+        camera: the camera whose image it was made in (``''``: the one unnamed camera).
 
     """
 
@@ -132,17 +133,19 @@ class TrackMask:
     reference: PixelBox
     score: float
     source: MaskSource = MaskSource.BOX
+    camera: str = ''
 
     @classmethod
     def from_mask(cls, mask: npt.NDArray[np.bool_], *, stamp: int, reference: PixelBox,
-                  score: float, source: MaskSource = MaskSource.BOX) -> TrackMask | None:
+                  score: float, source: MaskSource = MaskSource.BOX,
+                  camera: str = '') -> TrackMask | None:
         """Cut a full-image mask to its bounding rectangle; None if it is empty."""
-        ys, xs = np.nonzero(mask)
-        if xs.size == 0:
+        box = PixelBox.of_mask(mask)
+        if box is None:
             return None
-        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-        return cls(stamp, mask[y0:y1, x0:x1].copy(), (int(x0), int(y0)), reference, score,
-                   source)
+        x, y, w, h = box
+        return cls(stamp, mask[y:y + h, x:x + w].copy(), (x, y), reference, score, source,
+                   camera)
 
 
 @dataclass(frozen=True, eq=False)
@@ -318,16 +321,24 @@ class LabelPolicy:
     in_flight: set[int] = field(default_factory=set)
     requested: int = 0
 
-    def due(self, image: npt.NDArray[np.uint8], stamp: int,
-            boxes: Iterable[tuple[int, PixelBox]]) -> list[LabelRequest]:
-        """Return the crops to name on this frame, never-named tracks first, then largest."""
+    def due(self, images: Mapping[str, npt.NDArray[np.uint8]], stamp: int,
+            boxes: Iterable[tuple[int, str, PixelBox]]) -> list[LabelRequest]:
+        """Return the crops to name on this frame, never-named tracks first, then largest.
+
+        Args:
+            images: each camera's image by camera name.
+            stamp: the frame's stamp, integer nanoseconds.
+            boxes: ``(track id, camera, box)``: where to crop each track (the camera that
+                sees it best).
+
+        """
         config = self.config
-        size = (image.shape[0], image.shape[1])
         candidates: list[tuple[bool, int, LabelRequest]] = []
-        for track_id, box in boxes:
+        for track_id, camera, box in boxes:
             if track_id in self.in_flight:
                 continue
-            x, y, w, h = box.expanded(config.crop_margin, size)
+            image = images[camera]
+            x, y, w, h = box.expanded(config.crop_margin, (image.shape[0], image.shape[1]))
             if min(w, h) < config.min_crop:
                 continue
             crop = np.ascontiguousarray(image[y:y + h, x:x + w])

@@ -378,6 +378,11 @@ class ScanSynchronizer(Generic[Item]):
         """Scans waiting for their camera messages."""
         return len(self._waiting)
 
+    @property
+    def last_left(self) -> int | None:
+        """The corrected stamp (ns) of the newest scan that left; None before the first."""
+        return self._last
+
     def _unmatchable(self, stamp: int) -> bool:
         return all(newest > stamp + self._slop for newest in self._newest)
 
@@ -425,3 +430,112 @@ class ScanSynchronizer(Generic[Item]):
         self.counters.frames += len(frames)
         self._last = stamp
         return frames
+
+
+@dataclass(frozen=True)
+class CamerasFrame(Generic[Item]):
+    """A scan with each camera's messages matched to it, or why a camera has none.
+
+    ``cameras[i]`` is camera ``i``'s messages (None: none matched), ``missing[i]`` why not.
+    """
+
+    scan: Item
+    cameras: tuple[tuple[Item, ...] | None, ...]
+    stamp_ns: int
+    missing: tuple[CameraMissing | None, ...]
+
+
+class CameraSetSynchronizer(Generic[Item]):
+    """Several cameras around one LiDAR: each camera is matched to the scan on its own.
+
+    One :class:`ScanSynchronizer` per camera, all given the same scans: a camera that is
+    silent, slow or flapping costs a scan at most its own wait (``wait``, and nothing once it
+    is down), and never costs another camera its pairs. A scan leaves once every camera has
+    matched it or let it go, oldest first. A scan no newer than the newest one any camera
+    let go is ``late`` (each camera must see the same scans); stamps going back by more than
+    ``reset_jump`` (a looping bag) restart every camera.
+
+    Camera ``i``'s inputs are numbered 1..``inputs_per_camera`` within it; ``now`` is a
+    monotonic clock in seconds.
+    """
+
+    def __init__(self, cameras: int, *, slop: float, wait: float, inputs_per_camera: int = 2,
+                 camera_timeout: float = 1.0, queue_size: int = 10, lidar_offset: float = 0.0,
+                 camera_offsets: Sequence[float] | None = None, reset_jump: float = 1.0) -> None:
+        """Create an empty synchroniser (``cameras`` 0: every scan leaves at once).
+
+        Raises:
+            InvalidInputError: on a bad count, offsets of another length, or a bad setting
+                of :class:`ScanSynchronizer`.
+
+        """
+        offsets = list(camera_offsets) if camera_offsets is not None else [0.0] * cameras
+        if cameras < 0 or len(offsets) != cameras:
+            msg = f'need cameras >= 0 and one offset per camera; got {cameras}, {offsets}'
+            raise InvalidInputError(msg)
+        def one(inputs: int, offset: float = 0.0) -> ScanSynchronizer[Item]:
+            return ScanSynchronizer(inputs, slop=slop, wait=wait, camera_timeout=camera_timeout,
+                                    queue_size=queue_size, lidar_offset=lidar_offset,
+                                    camera_offset=offset, reset_jump=reset_jump)
+
+        self.cameras = [one(inputs_per_camera, offset) for offset in offsets]
+        self._alone = one(0) if not cameras else None
+        self._lidar_offset, self._reset_jump = round(lidar_offset * 1e9), round(reset_jump * 1e9)
+        self._parts: dict[int, list[ScanFrame[Item] | None]] = {}  # scan stamp -> per camera
+        self.late = 0  # scans refused as no newer than one that left
+        self.resets = 0
+
+    def add_scan(self, stamp_ns: int, scan: Item, now: float) -> list[CamerasFrame[Item]]:
+        """Add a scan; return the frames that leave now, oldest first."""
+        if self._alone is not None:
+            return [CamerasFrame(f.scan, (), f.stamp_ns, ())
+                    for f in self._alone.add_scan(stamp_ns, scan, now)]
+        newest = max((c.last_left for c in self.cameras if c.last_left is not None),
+                     default=None)
+        stamp = stamp_ns + self._lidar_offset
+        if newest is not None and stamp < newest - self._reset_jump:
+            self.reset()
+            self.resets += 1
+        elif (newest is not None and stamp <= newest) or stamp_ns in self._parts:
+            self.late += 1
+            return []
+        self._parts[stamp_ns] = [None] * len(self.cameras)
+        return self._collect([camera.add_scan(stamp_ns, scan, now) for camera in self.cameras])
+
+    def add_camera(self, camera: int, index: int, stamp_ns: int, item: Item,
+                   now: float) -> list[CamerasFrame[Item]]:
+        """Add a message of camera ``camera``'s input ``index`` (1..); return the frames."""
+        frames: list[list[ScanFrame[Item]]] = [[] for _ in self.cameras]
+        frames[camera] = self.cameras[camera].add_camera(index, stamp_ns, item, now)
+        return self._collect(frames)
+
+    def poll(self, now: float) -> list[CamerasFrame[Item]]:
+        """Return the scans whose wait ran out in every camera still waiting, oldest first."""
+        return self._collect([camera.poll(now) for camera in self.cameras])
+
+    def reset(self) -> None:
+        """Forget every waiting message, in every camera."""
+        for camera in self.cameras:
+            camera.reset()
+        self._parts.clear()
+
+    def camera_down(self, camera: int, now: float) -> bool:
+        """Return whether camera ``camera`` is down (see ``ScanSynchronizer.camera_down``)."""
+        return self.cameras[camera].camera_down(now)
+
+    def _collect(self, frames: list[list[ScanFrame[Item]]]) -> list[CamerasFrame[Item]]:
+        for camera, camera_frames in enumerate(frames):
+            for frame in camera_frames:
+                parts = self._parts.get(frame.stamp_ns)
+                if parts is not None:  # (a scan the set refused never reaches a camera)
+                    parts[camera] = frame
+        done = []
+        for stamp in sorted(self._parts):  # each camera lets scans go in order: so does the set
+            parts = self._parts[stamp]
+            if any(part is None for part in parts):
+                break
+            del self._parts[stamp]
+            complete = [part for part in parts if part is not None]
+            done.append(CamerasFrame(complete[0].scan, tuple(p.camera for p in complete), stamp,
+                                     tuple(p.missing for p in complete)))
+        return done
