@@ -90,7 +90,7 @@ def run_frames(engine: SemanticEngine, frames: int, *, paint: bool = False,
                     x, y, w, h = view.lidar_box
                     red = view.track.box.center[1] > 0
                     image[y:y + h, x:x + w] = (220, 30, 30) if red else (30, 30, 220)
-        engine.observe(frame, image)
+        engine.observe(frame, {'': image})
         results.append(frame)
         start = time.monotonic()
         while settle and not engine.idle() and time.monotonic() - start < 60:

@@ -51,6 +51,7 @@ def full_scene_graph() -> SceneGraph:
         centroid=Point(x=1.45, y=-2.2, z=0.25),
         image_box=RegionOfInterest(x_offset=100, y_offset=200, height=50, width=30,
                                    do_rectify=True),
+        camera='front',
         label_value=7,
         num_points=500,
         points=cloud,
@@ -63,7 +64,9 @@ def full_scene_graph() -> SceneGraph:
                    frame_id='camera_optical')
     relation = SceneRelation(subject_id=42, predicate=SceneRelation.PREDICATE_ON, object_id=9,
                              confidence=0.75, evidence_count=12)
-    return SceneGraph(header=frame, image_header=image, objects=[obj], relations=[relation],
+    left = Header(stamp=Time(sec=1_699_999_999, nanosec=990_000_000), frame_id='left_optical')
+    return SceneGraph(header=frame, image_header=image, image_headers=[image, left],
+                      cameras=['front', 'left'], objects=[obj], relations=[relation],
                       description='A cone stands on the road ahead.',
                       description_stamp=Time(sec=1_699_999_999, nanosec=5))
 

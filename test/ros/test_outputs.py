@@ -26,6 +26,7 @@ from vlm_seg_ros.ros.conversions import (
     time_from_ns,
     time_to_ns,
 )
+from vlm_seg_ros.runtime.config import OutputConfig
 
 K = np.array([[500.0, 0.0, 319.5], [0.0, 500.0, 239.5], [0.0, 0.0, 1.0]])
 CAMERA = CameraModel(width=640, height=480, k=K, d=np.zeros(5), r=np.eye(3),
@@ -55,7 +56,7 @@ def frames():
 
 def test_scene_graph_carries_every_track_with_its_box_points_and_image_fields(frames) -> None:
     frame = frames[2]
-    graph = outputs.scene_graph(frame, HEADER, IMAGE_HEADER, object_points=True)
+    graph = outputs.scene_graph(frame, HEADER, [IMAGE_HEADER], object_points=True)
     assert graph.header == HEADER and graph.image_header == IMAGE_HEADER
     assert [o.id for o in graph.objects] == [v.track.id for v in frame.objects]
     assert len(graph.objects) == 3
@@ -80,13 +81,13 @@ def test_scene_graph_carries_every_track_with_its_box_points_and_image_fields(fr
     assert relations and all(r.evidence_count == 2 for r in relations.values())
     assert graph.description == frame.description
 
-    slim = outputs.scene_graph(frame, HEADER, None, object_points=False)
+    slim = outputs.scene_graph(frame, HEADER, [], object_points=False)
     assert all(o.points.width == 0 and o.num_points > 0 for o in slim.objects)
     assert slim.image_header == Header()
 
 
 def test_json_is_the_same_graph_without_the_clouds(frames) -> None:
-    graph = outputs.scene_graph(frames[2], HEADER, IMAGE_HEADER, object_points=True)
+    graph = outputs.scene_graph(frames[2], HEADER, [IMAGE_HEADER], object_points=True)
     data = json.loads(outputs.scene_graph_json(graph))
     assert data['header'] == {'stamp': {'sec': 12, 'nanosec': 500_000_000}, 'frame_id': 'lidar'}
     assert [o['id'] for o in data['objects']] == [o.id for o in graph.objects]
@@ -165,3 +166,29 @@ def test_regions_of_interest_and_pixel_boxes_share_one_convention() -> None:
     roi = region_of_interest(box)
     assert (roi.x_offset, roi.y_offset, roi.width, roi.height) == (3, 4, 50, 60)
     assert pixel_box(roi) == box
+
+
+def test_each_camera_has_its_images_and_each_object_names_its_camera() -> None:
+    # Front and rear cameras: the two boxes ahead are the front camera's, the one behind the
+    # rear camera's.
+    rear = CameraView(VIEW.image, CAMERA, RigidTransform(
+        np.array([[0.0, 1, 0], [0, 0, -1], [-1, 0, 0]]), np.zeros(3)), name='rear')
+    front = CameraView(VIEW.image, CAMERA, VIEW.lidar_to_camera, name='front')
+    pipeline = ScenePipeline()
+    points, _ = scan(BOXES)
+    for k in range(2):
+        frame = pipeline.process(points, 100_000_000 * k, cameras=[front, rear])
+    headers = [Header(frame_id='front_optical'), Header(frame_id='rear_optical')]
+    built = dict(outputs.OutputBuilder(OutputConfig()).build(frame, HEADER, headers,
+                                                             wanted=lambda _: True))
+    assert {'front/labels', 'front/overlay', 'rear/labels', 'rear/overlay'} <= set(built)
+    assert 'labels' not in built
+    assert built['rear/labels'].header.frame_id == 'rear_optical'
+    graph = built['scene_graph']
+    assert graph.cameras == ['front', 'rear'] and graph.image_headers == headers
+    assert graph.image_header == headers[0]  # one-camera readers: the first camera
+    behind = [o for o in graph.objects if o.box_center.position.x < 0]
+    ahead = [o for o in graph.objects if o.box_center.position.x > 0]
+    assert len(behind) == 1 and len(ahead) == 2
+    assert behind[0].camera == 'rear' and {o.camera for o in ahead} == {'front'}
+    assert all(o.image_box.width > 0 for o in graph.objects)

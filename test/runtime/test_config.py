@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,15 @@ def flatten(tree: dict, prefix: str = '') -> dict:
 def test_the_shipped_yaml_sets_every_declared_parameter_and_nothing_else() -> None:
     values = flatten(yaml.safe_load(REPO_CONFIG.read_text())['/**']['ros__parameters'])
     values = {k: v for k, v in values.items() if not k.startswith('qos_overrides.')}
-    assert sorted(values) == sorted(parameters.parameter_names())
+    # All but `cameras`, whose default (none: one unnamed camera) the file can only show in a
+    # comment (an empty list in a ROS parameters file has no type).
+    assert sorted(values) == sorted(set(parameters.parameter_names()) - {'cameras'})
+    assert '# cameras: [front, left, right]' in REPO_CONFIG.read_text()
     config, extrinsic = parameters.to_config(values)
-    assert config == parameters.PerceptionConfig()  # the file documents the defaults
+    # The file documents the defaults: one unnamed camera with the global camera settings.
+    assert replace(config, cameras=()) == parameters.PerceptionConfig()
+    assert [(c.name, c.rectified, c.transport, c.offset) for c in config.cameras] == [
+        ('', False, 'raw', 0.0)]
     np.testing.assert_allclose(extrinsic.apply([[10.0, 2.0, 1.0]]), [[-2.0, -1.0, 10.0]])
 
 
@@ -76,3 +83,48 @@ def test_read_values_takes_a_parameters_file_then_overrides(tmp_path: Path) -> N
         path.write_text(text)
         with pytest.raises(InvalidInputError, match=message):
             parameters.read_values(path, [])
+
+
+def test_several_cameras_each_with_its_own_settings_or_the_global_ones() -> None:
+    pose = [0.1, 0.0, 0.0, 0.5, -0.5, 0.5, 0.5]
+    config, first = parameters.to_config({
+        'cameras': ['front', 'left', 'right'], 'camera.rectified': True,
+        'sync.camera_offset': -0.02, 'camera.left.rectified': False,
+        'camera.left.transport': 'compressed', 'camera.right.sync_offset': 0.01,
+        'camera.right.lidar_to_camera': pose})
+    assert [(c.name, c.rectified, c.transport, c.offset) for c in config.cameras] == [
+        ('front', True, 'raw', -0.02), ('left', False, 'compressed', -0.02),
+        ('right', True, 'raw', 0.01)]
+    assert first is config.cameras[0].lidar_to_camera
+    np.testing.assert_allclose(config.cameras[2].lidar_to_camera.translation, [0.1, 0, 0])
+    assert not replace(config, camera=replace(config.camera, enabled=False)).camera_setups
+
+
+@pytest.mark.parametrize(('values', 'message'), [
+    ({'cameras': ['front', 'front']}, r"\['front'\] given more than once"),
+    ({'cameras': ['front-left']}, 'not a valid camera name'),
+    ({'cameras': ['2nd']}, 'not a valid camera name'),
+    ({'cameras': ['']}, 'not a valid camera name'),
+    ({'cameras': ['rectified']}, 'the name of a camera.* parameter'),
+    ({'cameras': ['front'], 'camera.rear.rectified': True},
+     r"\['camera.rear.rectified'\] are not those of a listed camera"),
+    ({'camera.front.transport': 'raw'}, 'not those of a listed camera .cameras: none'),
+    ({'cameras': ['left'], 'camera.left.transport': 'mjpeg'},
+     r"camera 'left' \(camera.left.\*\).*transport"),
+    ({'cameras': ['left'], 'camera.left.lidar_to_camera': [0, 0, 0]},
+     r"camera 'left'.*lidar_to_camera"),
+])
+def test_bad_camera_configurations_are_refused_clearly(values: dict, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        parameters.to_config(values)
+
+
+def test_a_parameters_file_names_cameras_and_their_own_settings(tmp_path: Path) -> None:
+    path = tmp_path / 'cameras.yaml'
+    path.write_text('/**:\n  ros__parameters:\n    cameras: [front, left]\n'
+                    '    camera:\n      rectified: true\n'
+                    '      left:\n        transport: compressed\n')
+    values = parameters.read_values(path, ['camera.front.sync_offset:=0.1'])
+    config, _ = parameters.to_config(values)
+    assert [(c.name, c.rectified, c.transport, c.offset) for c in config.cameras] == [
+        ('front', True, 'raw', 0.1), ('left', True, 'compressed', 0.0)]

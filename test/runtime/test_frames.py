@@ -14,7 +14,7 @@ from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.datasets.synthetic import scan
 from vlm_seg_ros.models.engine import SemanticEngine
 from vlm_seg_ros.runtime.config import PerceptionConfig, to_config
-from vlm_seg_ros.runtime.frames import Event, FrameInputs, FrameRunner, PointPrompt
+from vlm_seg_ros.runtime.frames import CameraInput, Event, FrameInputs, FrameRunner, PointPrompt
 
 NS = 1_000_000_000
 K = np.array([[500.0, 0.0, 319.5], [0.0, 500.0, 239.5], [0.0, 0.0, 1.0]])
@@ -27,9 +27,9 @@ POINTS, _ = scan([BOX])
 
 
 def inputs(seconds: float, *, camera: bool = False) -> FrameInputs:
+    cameras = (CameraInput(VIEW, round(seconds * NS), 'camera'),) if camera else ()
     return FrameInputs(POINTS, None, round(seconds * NS), 'lidar', RigidTransform.identity(),
-                       VIEW if camera else None, round(seconds * NS) if camera else None,
-                       'camera' if camera else '')
+                       cameras)
 
 
 class Runner:
@@ -107,8 +107,22 @@ def test_point_prompts_are_projected_into_the_next_image_in_the_graph_frame() ->
     run.runner.observe(frame, inputs(0.2, camera=True))
     texts = [text for event, text in run.events if event == Event.PROMPT_IGNORED]
     assert len(texts) == 2 and "frame 'map'" in texts[0] and 'outside' in texts[1]
-    u, v = run.engine._points[0]  # noqa: SLF001 - the one prompt the engine got
-    assert (u, v) == pytest.approx((319.5, 239.5 + 500 * 1.0 / 8.0), abs=1.0)
+    camera, u, v = run.engine._points[0]  # noqa: SLF001 - the one prompt the engine got
+    assert camera == '' and (u, v) == pytest.approx((319.5, 239.5 + 500 * 1.0 / 8.0), abs=1.0)
+
+
+def test_a_point_prompt_goes_to_the_first_camera_it_lands_in() -> None:
+    run = Runner()
+    rear = RigidTransform(np.array([[0.0, 1, 0], [0, 0, -1], [-1, 0, 0]]), np.zeros(3))
+    cameras = (CameraInput(CameraView(VIEW.image, CAMERA, rear, name='rear'), 0, 'rear'),
+               CameraInput(CameraView(VIEW.image, CAMERA, LIDAR_TO_CAMERA, name='front'), 0,
+                           'front'))
+    frame_inputs = replace(inputs(0.0), cameras=cameras)
+    run.runner.add_point_prompt(PointPrompt((8.0, 0.0, -1.0), 'lidar'))  # ahead
+    run.runner.add_point_prompt(PointPrompt((-8.0, 0.0, -1.0), 'lidar'))  # behind
+    frame = run.runner.run(frame_inputs, render_overlay=False)
+    run.runner.observe(frame, frame_inputs)
+    assert [camera for camera, _, _ in run.engine._points] == ['front', 'rear']  # noqa: SLF001
 
 
 def test_a_geometry_change_restarts_the_tracks_and_a_mask_change_keeps_them() -> None:

@@ -22,7 +22,7 @@ row is switched off with the reason logged, and the node goes on without it.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 import gc
@@ -96,16 +96,24 @@ class ModelSlot:
 
 
 @dataclass(frozen=True, eq=False)
+class CameraJob:
+    """What the mask worker needs from one camera's image (encoded once, if at all)."""
+
+    camera: str
+    image: npt.NDArray[np.uint8]
+    visible: list[tuple[int, PixelBox]]  # tracks this camera sees best: id, LiDAR image box
+    boxes: list[tuple[int, PixelBox]]  # those that get a box prompt
+    points: list[tuple[float, float]]  # external point prompts, pixels
+    box_prompts: list[PixelBox]  # external box prompts
+
+
+@dataclass(frozen=True, eq=False)
 class MaskJob:
     """What the mask worker needs from one frame."""
 
     stamp: int
-    image: npt.NDArray[np.uint8]
-    visible: list[tuple[int, PixelBox]]  # every visible track: id, LiDAR image box
-    boxes: list[tuple[int, PixelBox]]  # those that get a box prompt
-    prompts: list[str]
-    points: list[tuple[float, float]]  # external point prompts, pixels
-    box_prompts: list[PixelBox]  # external box prompts
+    cameras: list[CameraJob]
+    prompts: list[str]  # SAM 3 text prompts, looked for in every camera's image
     generation: int
 
 
@@ -161,8 +169,8 @@ class SemanticEngine:
         self.masks: dict[int, TrackMask] = {}
         self.description: tuple[str, int] | None = None
         self.prompts = scene.prompts.phrases
-        self._points: list[tuple[float, float]] = []
-        self._box_prompts: list[PixelBox] = []
+        self._points: list[tuple[str | None, float, float]] = []  # camera, u, v
+        self._box_prompts: list[tuple[str | None, PixelBox]] = []
         self._last_scene: int | None = None
         self._latest: tuple[npt.NDArray[np.uint8], int] | None = None
         self._pending: deque[_Results] = deque()
@@ -264,13 +272,16 @@ class SemanticEngine:
         if scene.prompts != previous.prompts:  # else keep those set on ~/prompts/text
             self.set_prompts(scene.prompts.text)
 
-    def add_point_prompt(self, u: float, v: float) -> None:
-        """Segment what is at pixel ``(u, v)`` in the next image (e.g. an RViz click)."""
-        self._points.append((float(u), float(v)))
+    def add_point_prompt(self, u: float, v: float, camera: str | None = None) -> None:
+        """Segment what is at pixel ``(u, v)`` in the camera's next image (e.g. an RViz click).
 
-    def add_box_prompt(self, box: PixelBox) -> None:
-        """Segment what is in ``box`` in the next image."""
-        self._box_prompts.append(box)
+        ``camera`` None, or one not in the next frame: its first camera.
+        """
+        self._points.append((camera, float(u), float(v)))
+
+    def add_box_prompt(self, box: PixelBox, camera: str | None = None) -> None:
+        """Segment what is in ``box`` in the camera's next image (None: the first camera)."""
+        self._box_prompts.append((camera, box))
 
     # Per frame -------------------------------------------------------------------------------
     def apply(self, tracks: Sequence[Track], stamp: int) -> None:
@@ -314,40 +325,58 @@ class SemanticEngine:
         text, stamp = self.description
         return replace(frame, description=text, description_stamp=stamp)
 
-    def observe(self, frame: SceneFrame, image: npt.NDArray[np.uint8] | None) -> None:
-        """Hand this frame's work to the free workers (or run it now when ``inline``)."""
-        if image is None:
+    def observe(self, frame: SceneFrame, images: Mapping[str, npt.NDArray[np.uint8]]) -> None:
+        """Hand this frame's work to the free workers (or run it now when ``inline``).
+
+        ``images``: the frame's camera images by camera name, in the frame's camera order.
+        Each object is prompted and named in the camera that sees it best
+        (``ObjectView.camera``); the scene description and ``ask`` use the first camera.
+        """
+        if not images:
             return
-        self._latest = (image, frame.stamp)
-        visible = [(o.track.id, o.lidar_box) for o in frame.objects
-                   if o.lidar_box is not None and o.segment is not None]
+        first = next(iter(images))
+        self._latest = (images[first], frame.stamp)
+        visible = [(o.track.id, o.camera, o.lidar_box) for o in frame.objects
+                   if o.lidar_box is not None and o.segment is not None
+                   and o.camera is not None and o.camera in images]
         if (self.segmenter.ready or (self.text_segmenter.ready and self.prompts)) \
                 and (self.inline or self._mask_worker.idle()):
-            job = self._mask_job(frame.stamp, image, visible)
+            job = self._mask_job(frame.stamp, images, visible)
             self._submit(self._mask_worker, self._run_masks, job)
         if self.describer.ready and (self.inline or self._label_worker.idle()):
-            requests = self.policy.due(image, frame.stamp, visible)
+            requests = self.policy.due(images, frame.stamp, visible)
             scene_period = self.scene.labels.scene_period
             scene = None
             last = self._last_scene
             if scene_period > 0 and (last is None or frame.stamp < last
                                      or frame.stamp - last >= seconds_to_ns(scene_period)):
-                scene, self._last_scene = image, frame.stamp
+                scene, self._last_scene = images[first], frame.stamp
             if requests or scene is not None:
                 self._submit(self._label_worker, self._run_labels,
                              LabelJob(frame.stamp, requests, scene, self._generation))
 
-    def _mask_job(self, stamp: int, image: npt.NDArray[np.uint8],
-                  visible: list[tuple[int, PixelBox]]) -> MaskJob:
-        config = self.scene.masks
-        boxes = [(i, b) for i, b in visible if min(b.width, b.height) >= config.min_pixels] \
-            if self.segmenter.ready else []
+    def _mask_job(self, stamp: int, images: Mapping[str, npt.NDArray[np.uint8]],
+                  visible: list[tuple[int, str, PixelBox]]) -> MaskJob:
+        min_pixels = self.scene.masks.min_pixels
+        ready = self.segmenter.ready
         points, self._points = self._points, []
         box_prompts, self._box_prompts = self._box_prompts, []
-        return MaskJob(stamp, image, visible, boxes,
-                       list(self.prompts) if self.text_segmenter.ready else [],
-                       points if self.segmenter.ready else [],
-                       box_prompts if self.segmenter.ready else [], self._generation)
+        first = next(iter(images))
+
+        def camera_of(name: str | None) -> str:
+            return name if name is not None and name in images else first
+
+        cameras = []
+        for name, image in images.items():
+            seen = [(i, b) for i, c, b in visible if c == name]
+            cameras.append(CameraJob(
+                name, image, seen,
+                [(i, b) for i, b in seen if min(b.width, b.height) >= min_pixels] if ready
+                else [],
+                [(u, v) for c, u, v in points if camera_of(c) == name] if ready else [],
+                [b for c, b in box_prompts if camera_of(c) == name] if ready else []))
+        return MaskJob(stamp, cameras, list(self.prompts) if self.text_segmenter.ready else [],
+                       self._generation)
 
     def _submit(self, worker: LatestOnlyWorker[Any], run: Callable[[Any], None],
                 job: Any) -> None:
@@ -362,49 +391,56 @@ class SemanticEngine:
     # Workers ---------------------------------------------------------------------------------
     def _run_masks(self, job: MaskJob) -> None:
         results = _Results(job.generation)
-        size = (job.image.shape[0], job.image.shape[1])
-        segmenter: Segmenter | None = self.segmenter.backend if self.segmenter.ready else None
-        if segmenter is not None and (job.boxes or job.points or job.box_prompts):
-            encoding = self._call(self.segmenter, segmenter.encode, job.image)
-            self.counters['encodings'] += 1
-            if job.boxes:
-                margin = self.scene.masks.box_margin
-                prompts = corners_array([b.expanded(margin, size) for _, b in job.boxes])
-                masks = self._call(self.segmenter, segmenter.segment, encoding, boxes=prompts)
-                self.counters['box_prompts'] += len(masks)
-                for (track_id, box), result in zip(job.boxes, masks, strict=True):
-                    mask = TrackMask.from_mask(result.mask, stamp=job.stamp, reference=box,
-                                               score=result.score)
-                    if mask is not None:
-                        results.masks[track_id] = mask
-            external = []
-            if job.points:
-                external += self._call(self.segmenter, segmenter.segment, encoding,
-                                       points=np.array(job.points, np.float32)[:, None])
-            if job.box_prompts:
-                external += self._call(self.segmenter, segmenter.segment, encoding,
-                                       boxes=corners_array(job.box_prompts))
-            for result in external:
-                self._attach(results, job, result.mask, result.score, MaskSource.PROMPT, None)
-        text: TextSegmenter | None = (self.text_segmenter.backend
-                                      if self.text_segmenter.ready else None)
-        if text is not None and job.prompts:
-            for found in self._call(self.text_segmenter, text.segment_text, job.image,
-                                    job.prompts):
-                self._attach(results, job, found.mask, found.score, MaskSource.TEXT,
-                             found.prompt)
+        for camera in job.cameras:
+            self._camera_masks(results, job, camera)
         self.counters['mask_jobs'] += 1
         self._pending.append(results)
 
-    def _attach(self, results: _Results, job: MaskJob, mask: npt.NDArray[np.bool_],
-                score: float, source: MaskSource, label: str | None) -> None:
-        """Give a prompted mask to the track whose LiDAR box it overlaps most."""
+    def _camera_masks(self, results: _Results, job: MaskJob, camera: CameraJob) -> None:
+        """Every prompt of one camera's image against one encoding of it."""
+        size = (camera.image.shape[0], camera.image.shape[1])
+        segmenter: Segmenter | None = self.segmenter.backend if self.segmenter.ready else None
+        if segmenter is not None and (camera.boxes or camera.points or camera.box_prompts):
+            encoding = self._call(self.segmenter, segmenter.encode, camera.image)
+            self.counters['encodings'] += 1
+            if camera.boxes:
+                margin = self.scene.masks.box_margin
+                prompts = corners_array([b.expanded(margin, size) for _, b in camera.boxes])
+                masks = self._call(self.segmenter, segmenter.segment, encoding, boxes=prompts)
+                self.counters['box_prompts'] += len(masks)
+                for (track_id, box), result in zip(camera.boxes, masks, strict=True):
+                    mask = TrackMask.from_mask(result.mask, stamp=job.stamp, reference=box,
+                                               score=result.score, camera=camera.camera)
+                    if mask is not None:
+                        results.masks[track_id] = mask
+            external = []
+            if camera.points:
+                external += self._call(self.segmenter, segmenter.segment, encoding,
+                                       points=np.array(camera.points, np.float32)[:, None])
+            if camera.box_prompts:
+                external += self._call(self.segmenter, segmenter.segment, encoding,
+                                       boxes=corners_array(camera.box_prompts))
+            for result in external:
+                self._attach(results, job, camera, result.mask, result.score,
+                             MaskSource.PROMPT, None)
+        text: TextSegmenter | None = (self.text_segmenter.backend
+                                      if self.text_segmenter.ready else None)
+        if text is not None and job.prompts:
+            for found in self._call(self.text_segmenter, text.segment_text, camera.image,
+                                    job.prompts):
+                self._attach(results, job, camera, found.mask, found.score, MaskSource.TEXT,
+                             found.prompt)
+
+    def _attach(self, results: _Results, job: MaskJob, camera: CameraJob,
+                mask: npt.NDArray[np.bool_], score: float, source: MaskSource,
+                label: str | None) -> None:
+        """Give a prompted mask to the track whose LiDAR box it overlaps most in its camera."""
         cut = TrackMask.from_mask(mask, stamp=job.stamp, reference=PixelBox(0, 0, 0, 0),
-                                  score=score, source=source)
+                                  score=score, source=source, camera=camera.camera)
         if cut is None:
             return
         mask_box = PixelBox(*cut.origin, cut.crop.shape[1], cut.crop.shape[0])
-        best = max(job.visible, key=lambda item: item[1].iou(mask_box), default=None)
+        best = max(camera.visible, key=lambda item: item[1].iou(mask_box), default=None)
         if best is None or best[1].iou(mask_box) < MATCH_IOU:
             self.counters['unmatched_masks'] += 1
             return

@@ -6,7 +6,7 @@ Message building only: no publishing, no node. Every 3D output is in the frame o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 import json
 from typing import Any
 
@@ -59,10 +59,16 @@ SOURCES = {ObjectSource.LIDAR: SceneObject.SOURCE_LIDAR,
            ObjectSource.BOTH: SceneObject.SOURCE_BOTH}
 
 
-def scene_graph(frame: SceneFrame, header: Header, image_header: Header | None, *,
+def scene_graph(frame: SceneFrame, header: Header, image_headers: Sequence[Header], *,
                 object_points: bool) -> SceneGraph:
-    """Build the SceneGraph of a frame (objects by track id, relations, description)."""
-    graph = SceneGraph(header=header, image_header=image_header or Header(),
+    """Build the SceneGraph of a frame (objects by track id, relations, description).
+
+    ``image_headers``: each camera image's header, in the frame's camera order.
+    """
+    graph = SceneGraph(header=header,
+                       image_header=image_headers[0] if image_headers else Header(),
+                       image_headers=list(image_headers),
+                       cameras=[images.name for images in frame.images],
                        description=frame.description,
                        description_stamp=time_from_ns(frame.description_stamp)
                        if frame.description else Time())
@@ -81,6 +87,7 @@ def scene_graph(frame: SceneFrame, header: Header, image_header: Header | None, 
             observations=track.observations, source=SOURCES[view.source])
         if view.image_box is not None:
             message.image_box = region_of_interest(view.image_box)
+            message.camera = view.camera or ''
         if object_points and segment is not None:
             message.points = xyz_to_pointcloud2(frame.points[view.indices], header)
         graph.objects.append(message)
@@ -209,6 +216,16 @@ class MarkerBook:
         return MarkerArray(markers=[Marker(header=header, action=Marker.DELETEALL)])
 
 
+def image_topics(camera: str) -> tuple[str, str]:
+    """Return a camera's label-image and overlay topics relative to ``~/``.
+
+    ``labels`` and ``overlay`` for the one unnamed camera, ``<camera>/labels`` and
+    ``<camera>/overlay`` for a named one.
+    """
+    prefix = f'{camera}/' if camera else ''
+    return f'{prefix}labels', f'{prefix}overlay'
+
+
 class OutputBuilder:
     """Every output message of a frame, by the node's topic name relative to ``~/``."""
 
@@ -218,16 +235,17 @@ class OutputBuilder:
         self._markers = MarkerBook(config.marker_lifetime)
         self._last_description: int | None = None
 
-    def build(self, frame: SceneFrame, header: Header, image_header: Header | None, *,
+    def build(self, frame: SceneFrame, header: Header, image_headers: Sequence[Header], *,
               wanted: Callable[[str], bool]) -> list[tuple[str, Any]]:
         """Return ``(name, message)`` of every output ``wanted(name)`` asks for.
 
         The scene graph and the markers (whose book must see every frame to delete what went
-        away) are always built; images only for a frame with a camera; the description at
-        most every ``description_period`` seconds of stamps (and when time goes back).
+        away) are always built; each camera's images (:func:`image_topics`) for the cameras
+        the frame has; the description at most every ``description_period`` seconds of
+        stamps (and when time goes back).
         """
         config = self.config
-        graph = scene_graph(frame, header, image_header, object_points=config.object_points)
+        graph = scene_graph(frame, header, image_headers, object_points=config.object_points)
         result: list[tuple[str, Any]] = [('scene_graph', graph)]
         if config.scene_graph_json and wanted('scene_graph/json'):
             result.append(('scene_graph/json', String(data=scene_graph_json(graph))))
@@ -237,11 +255,12 @@ class OutputBuilder:
             result.append(('obstacles', obstacle_cloud(frame, header)))
         if config.markers:
             result.append(('markers', self._markers.markers(frame, header)))
-        if image_header is not None:
-            if config.labels and frame.labels is not None and wanted('labels'):
-                result.append(('labels', label_image(frame.labels, image_header)))
-            if config.overlay and frame.overlay is not None:
-                result.append(('overlay', overlay_image(frame.overlay, image_header)))
+        for images, image_header in zip(frame.images, image_headers, strict=True):
+            labels, overlay = image_topics(images.name)
+            if config.labels and wanted(labels):
+                result.append((labels, label_image(images.labels, image_header)))
+            if config.overlay and images.overlay is not None:
+                result.append((overlay, overlay_image(images.overlay, image_header)))
         stamp, last = time_to_ns(header.stamp), self._last_description
         if last is None or stamp < last \
                 or stamp - last >= seconds_to_ns(config.description_period):

@@ -12,9 +12,10 @@ and ``-p name:=value`` (:func:`read_values`). The one non-scalar parameter,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import math
 from pathlib import Path
+import re
 from typing import Any
 
 import yaml
@@ -58,6 +59,34 @@ class OutputConfig:
         check_ranges(self)
 
 
+@dataclass(frozen=True)
+class CameraSetup:
+    """One camera of the robot, as the ``cameras`` parameters describe it.
+
+    Attributes:
+        name: the camera's name (``''``: the one unnamed camera); its topics are
+            ``<name>/image`` and ``<name>/camera_info`` (``image`` and ``camera_info``
+            unnamed), its outputs ``~/<name>/labels`` and ``~/<name>/overlay``.
+        rectified: its images are rectified (``camera.<name>.rectified``, default
+            ``camera.rectified``).
+        transport: ``raw`` or ``compressed`` (``camera.<name>.transport``, default
+            ``camera.transport``).
+        offset: seconds added to its stamps before matching (``camera.<name>.sync_offset``,
+            default ``sync.camera_offset``).
+        pose: its extrinsic when TF has none, ``[x, y, z, qx, qy, qz, qw]``
+            (``camera.<name>.lidar_to_camera``, default ``lidar_to_camera``).
+        lidar_to_camera: that extrinsic as a transform.
+
+    """
+
+    name: str
+    rectified: bool
+    transport: str
+    offset: float
+    pose: tuple[float, ...]
+    lidar_to_camera: RigidTransform = field(compare=False)
+
+
 @dataclass(frozen=True, kw_only=True)
 class PerceptionConfig(SceneConfig):
     """The node's whole configuration (see ``config/perception.yaml``)."""
@@ -77,10 +106,17 @@ class PerceptionConfig(SceneConfig):
     sync: SyncConfig = field(default_factory=SyncConfig)
     outputs: OutputConfig = field(default_factory=OutputConfig)
     models: ModelConfig = field(default_factory=ModelConfig)
+    # Not a tunable: built by to_config from ``cameras`` and ``camera.<name>.*``.
+    cameras: tuple[CameraSetup, ...] = ()
 
     def __post_init__(self) -> None:
         """Check the node's own tunables (the nested configs check theirs)."""
         check_ranges(self)
+
+    @property
+    def camera_setups(self) -> tuple[CameraSetup, ...]:
+        """The cameras in use: none with ``camera.enabled`` false, else ``cameras``."""
+        return self.cameras if self.camera.enabled else ()
 
 
 LIDAR_TO_CAMERA = 'lidar_to_camera'
@@ -92,22 +128,108 @@ LIDAR_TO_CAMERA_DESCRIPTION = (
     "two frames (default: LiDAR at the camera's optical centre, x forward, z up)")
 
 
-def parameter_names() -> list[str]:
-    """Return the name of every parameter (those the node declares)."""
-    return [spec.name for spec in parameter_specs(PerceptionConfig)] + [LIDAR_TO_CAMERA]
+CAMERAS = 'cameras'
+CAMERAS_DESCRIPTION = (
+    "the robot's cameras by name, e.g. [front, left, right]: each has its topics <name>/image "
+    'and <name>/camera_info and its own camera.<name>.* parameters; empty: one unnamed camera '
+    'on image and camera_info')
+# Per-camera parameters, camera.<name>.<key>, and the global parameter each defaults to.
+CAMERA_KEYS = {'rectified': 'camera.rectified', 'transport': 'camera.transport',
+               'sync_offset': 'sync.camera_offset', LIDAR_TO_CAMERA: LIDAR_TO_CAMERA}
+# A camera name is one ROS name token: it becomes part of topic and parameter names.
+CAMERA_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*')
+
+
+def camera_parameter(name: str, key: str) -> str:
+    """Return the name of camera ``name``'s own parameter ``key`` (see ``CAMERA_KEYS``)."""
+    return f'camera.{name}.{key}'
+
+
+def parameter_names(cameras: Sequence[str] = ()) -> list[str]:
+    """Return the name of every parameter (those the node declares) for ``cameras``."""
+    return ([spec.name for spec in parameter_specs(PerceptionConfig)]
+            + [LIDAR_TO_CAMERA, CAMERAS]
+            + [camera_parameter(name, key) for name in cameras for key in CAMERA_KEYS])
+
+
+def is_camera_parameter(name: str) -> bool:
+    """Return whether ``name`` has the shape of a camera's own parameter."""
+    parts = name.split('.')
+    return len(parts) == 3 and parts[0] == 'camera' and parts[2] in CAMERA_KEYS
+
+
+def camera_names(values: Any) -> list[str]:
+    """Check the ``cameras`` parameter; return its names.
+
+    Raises:
+        InvalidInputError: on a name that is not a ROS name token, or one given twice.
+
+    """
+    names = [] if values in (None, '') else list(values)
+    reserved = {spec.name.split('.')[1] for spec in parameter_specs(PerceptionConfig)
+                if spec.name.startswith('camera.')}
+    for name in names:
+        if not isinstance(name, str) or not CAMERA_NAME.fullmatch(name):
+            msg = (f'{CAMERAS}: {name!r} is not a valid camera name (a letter, then letters, '
+                   'digits or _: it becomes part of topic and parameter names)')
+            raise InvalidInputError(msg)
+        if name in reserved:
+            msg = f'{CAMERAS}: {name!r} is the name of a camera.* parameter; choose another'
+            raise InvalidInputError(msg)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        msg = f'{CAMERAS}: {repeated} given more than once'
+        raise InvalidInputError(msg)
+    return names
 
 
 def to_config(values: dict[str, Any]) -> tuple[PerceptionConfig, RigidTransform]:
-    """Build the config and the static extrinsic from parameter values by name.
+    """Build the config and the first camera's static extrinsic from values by name.
+
+    ``cameras`` and ``camera.<name>.*`` become ``PerceptionConfig.cameras``.
 
     Raises:
-        InvalidInputError: naming the parameter that is out of range or malformed.
+        InvalidInputError: naming the parameter that is out of range or malformed, a bad
+            camera name, or a ``camera.<name>.*`` parameter of a camera not in ``cameras``.
 
     """
     values = dict(values)
     pose = values.pop(LIDAR_TO_CAMERA, DEFAULT_LIDAR_TO_CAMERA)
+    names = camera_names(values.pop(CAMERAS, []))
+    own = {name: values.pop(name) for name in [n for n in values if is_camera_parameter(n)]}
     config = from_parameters(PerceptionConfig, values)
-    return config, lidar_to_camera(pose)
+    cameras = [_camera(name, own, config, pose) for name in names or ['']]
+    unused = sorted(own)
+    if unused:
+        listed = ', '.join(names) or 'none (one unnamed camera)'
+        msg = (f'parameters {unused} are not those of a listed camera (cameras: {listed}); '
+               f'each camera has camera.<name>.{{{", ".join(CAMERA_KEYS)}}}')
+        raise InvalidInputError(msg)
+    config = replace(config, cameras=tuple(cameras))
+    return config, cameras[0].lidar_to_camera
+
+
+def _camera(name: str, own: dict[str, Any], config: PerceptionConfig,
+            pose: Any) -> CameraSetup:
+    """Build one camera's setup, taking its own parameters out of ``own``."""
+    defaults = {'rectified': config.camera.rectified, 'transport': config.camera.transport,
+                'sync_offset': config.sync.camera_offset, LIDAR_TO_CAMERA: pose}
+    given = {key: own.pop(camera_parameter(name, key)) for key in CAMERA_KEYS
+             if name and camera_parameter(name, key) in own}
+    merged = {**defaults, **given}
+    prefix = camera_parameter(name, '*') if name else ''
+    # Each value is checked by the global parameter's own rules.
+    try:
+        checked = from_parameters(PerceptionConfig, {
+            'camera.rectified': merged['rectified'], 'camera.transport': merged['transport'],
+            'sync.camera_offset': merged['sync_offset']})
+        extrinsic = lidar_to_camera(merged[LIDAR_TO_CAMERA])
+    except InvalidInputError as exc:
+        msg = f'camera {name!r}' + (f' ({prefix})' if prefix else '') + f': {exc}'
+        raise InvalidInputError(msg) from exc
+    pose_values = tuple(float(v) for v in merged[LIDAR_TO_CAMERA])
+    return CameraSetup(name, checked.camera.rectified, checked.camera.transport,
+                       checked.sync.camera_offset, pose_values, extrinsic)
 
 
 def lidar_to_camera(values: Any) -> RigidTransform:
@@ -172,7 +294,9 @@ def read_values(params_file: Path | None, overrides: Sequence[str]) -> dict[str,
             msg = f'-p {name}: the value is not valid YAML ({exc})'
             raise InvalidInputError(msg) from exc
     values = {k: v for k, v in values.items() if not k.startswith('qos_overrides.')}
-    unknown = sorted(set(values) - set(parameter_names()) - {'use_sim_time'})
+    known = set(parameter_names()) | {'use_sim_time'}
+    unknown = sorted(name for name in values
+                     if name not in known and not is_camera_parameter(name))
     if unknown:
         msg = f'unknown parameters {unknown}; see config/perception.yaml for the names'
         raise InvalidInputError(msg)

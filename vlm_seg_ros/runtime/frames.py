@@ -43,6 +43,22 @@ TIME_JUMP_NS = NS_PER_S
 
 
 @dataclass(frozen=True, eq=False)
+class CameraInput:
+    """One camera's part of a frame.
+
+    Attributes:
+        view: its image, calibration, extrinsic and name.
+        stamp_ns: the image's stamp, integer nanoseconds.
+        frame_id: the image's frame.
+
+    """
+
+    view: CameraView
+    stamp_ns: int
+    frame_id: str
+
+
+@dataclass(frozen=True, eq=False)
 class FrameInputs:
     """One synchronised frame, decoded.
 
@@ -52,9 +68,8 @@ class FrameInputs:
         stamp_ns: the scan's stamp, integer nanoseconds.
         frame_id: the outputs' frame (``target_frame``, else the cloud's).
         lidar_to_target: LiDAR frame -> ``frame_id`` at the scan's stamp.
-        camera: the camera side, None without a camera.
-        image_stamp_ns: the image's stamp, None without a camera.
-        image_frame_id: the image's frame ('' without a camera).
+        cameras: the cameras that came with the scan, in the configuration's order (none:
+            the scan alone).
 
     """
 
@@ -63,9 +78,12 @@ class FrameInputs:
     stamp_ns: int
     frame_id: str
     lidar_to_target: RigidTransform
-    camera: CameraView | None = None
-    image_stamp_ns: int | None = None
-    image_frame_id: str = ''
+    cameras: tuple[CameraInput, ...] = ()
+
+    @property
+    def camera(self) -> CameraView | None:
+        """The first camera's view; None for the scan alone."""
+        return self.cameras[0].view if self.cameras else None
 
 
 class DropReason(StrEnum):
@@ -202,41 +220,46 @@ class FrameRunner:
         engine.apply(scene.geometry.tracker.tracks, inputs.stamp_ns)
         frame = scene.process(
             inputs.points, inputs.stamp_ns, lidar_to_target=inputs.lidar_to_target,
-            camera=inputs.camera, intensity=inputs.intensity, render_overlay=render_overlay,
+            cameras=[camera.view for camera in inputs.cameras], intensity=inputs.intensity,
+            render_overlay=render_overlay,
             overlay_max_width=self.config.outputs.overlay_max_width, masks=engine.masks,
             captions=engine.captions())
         return engine.finish(frame)
 
     def observe(self, frame: SceneFrame, inputs: FrameInputs) -> None:
         """Hand a published frame to the models, with the point prompts waiting for an image."""
-        camera = inputs.camera
-        if camera is None:
+        if not inputs.cameras:
             return
         with self._lock:
             prompts, self._prompts = self._prompts, []
         for prompt in prompts:
-            pixel = self._project(prompt, inputs)
-            if pixel is not None:
-                self.engine.add_point_prompt(*pixel)
-        self.engine.observe(frame, camera.image)
+            found = self._project(prompt, inputs)
+            if found is not None:
+                self.engine.add_point_prompt(*found)
+        self.engine.observe(frame, {camera.view.name: camera.view.image
+                                    for camera in inputs.cameras})
 
-    def _project(self, prompt: PointPrompt, inputs: FrameInputs) -> tuple[float, float] | None:
-        camera = inputs.camera
-        assert camera is not None
+    def _project(self, prompt: PointPrompt, inputs: FrameInputs
+                 ) -> tuple[float, float, str] | None:
+        """Return the pixel and camera of a point prompt: the first camera it lands in."""
         if prompt.frame_id != inputs.frame_id:
             self._notify(Event.PROMPT_IGNORED, (
                 f'ignored a point prompt in frame {prompt.frame_id!r}: point prompts must be in '
                 f'the graph frame {inputs.frame_id!r}'))
             return None
         lidar = inputs.lidar_to_target.inverse().apply(np.array([prompt.xyz]))
-        projection = project_points(lidar, camera.camera,
-                                    rectified=self.config.camera.rectified,
-                                    transform=camera.lidar_to_camera)
-        if projection.indices.size == 0:  # behind the camera or outside its image
-            self._notify(Event.PROMPT_IGNORED, 'ignored a point prompt outside the camera image')
-            return None
-        u, v = projection.pixels[0]
-        return float(u), float(v)
+        for camera in inputs.cameras:
+            view = camera.view
+            rectified = self.config.camera.rectified if view.rectified is None \
+                else view.rectified
+            projection = project_points(lidar, view.camera, rectified=rectified,
+                                        transform=view.lidar_to_camera)
+            if projection.indices.size:
+                u, v = projection.pixels[0]
+                return float(u), float(v), view.name
+        # Behind every camera or outside its image.
+        self._notify(Event.PROMPT_IGNORED, 'ignored a point prompt outside every camera image')
+        return None
 
     # Configuration ---------------------------------------------------------------------------
     def reconfigure(self, config: PerceptionConfig) -> bool:

@@ -49,6 +49,7 @@ from vlm_seg_ros.ros.nodes.frames import (
     decode_or_scan_alone,
     headers,
     scan_synchronizer,
+    the_camera,
 )
 from vlm_seg_ros.ros.outputs import OutputBuilder
 from vlm_seg_ros.runtime.config import read_values, to_config
@@ -255,6 +256,7 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
                'annotated bag somewhere else')
         raise InvalidInputError(msg)
     config, static_extrinsic = to_config(values)
+    setup = the_camera(config)
     if not models:
         config = replace(config, models=replace(config.models, segmenter='', describer=''))
     summary = Summary()
@@ -273,7 +275,8 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
         if first_static is not None:  # latched: known from the start, as a listener gets it
             bag.add_transforms(tree, first_static)
         extrinsics = StaticTransforms(tree)
-        sync = scan_synchronizer(config.sync, camera_inputs=len(inputs) - 1)
+        sync = scan_synchronizer(config.sync, camera_inputs=len(inputs) - 1,
+                                 camera_offset=setup.offset if setup else None)
         warn = _OncePerKind(log)
         engine = SemanticEngine(config.models, config, inline=True,
                                 log=lambda level, text: log(f'{level}: {text}'))

@@ -30,8 +30,8 @@ from vlm_seg_ros.ros.conversions import (
     time_from_ns,
     time_to_ns,
 )
-from vlm_seg_ros.runtime.config import PerceptionConfig
-from vlm_seg_ros.runtime.frames import CAMERA_REASONS, DropReason, FrameInputs
+from vlm_seg_ros.runtime.config import CameraSetup, PerceptionConfig
+from vlm_seg_ros.runtime.frames import CAMERA_REASONS, CameraInput, DropReason, FrameInputs
 
 
 class TransformSource(Protocol):
@@ -71,7 +71,26 @@ class DroppedFrameError(InvalidInputError):
         self.reason = reason
 
 
-def scan_synchronizer(config: SyncConfig, *, camera_inputs: int) -> ScanSynchronizer[Any]:
+def the_camera(config: PerceptionConfig) -> CameraSetup | None:
+    """Return the one camera the node and process-bag take so far; None without a camera.
+
+    Raises:
+        InvalidInputError: for several cameras. The ROS-free pipeline, synchroniser and
+            models take any number (``ScenePipeline``, ``CameraSetSynchronizer``); the node's
+            and process-bag's inputs take one camera until issue 19 lands.
+
+    """
+    setups = config.camera_setups
+    if len(setups) > 1:
+        names = ', '.join(setup.name for setup in setups)
+        msg = (f'cameras: [{names}]: perception_node and process-bag take one camera so far; '
+               'run one node per camera meanwhile')
+        raise InvalidInputError(msg)
+    return setups[0] if setups else None
+
+
+def scan_synchronizer(config: SyncConfig, *, camera_inputs: int,
+                      camera_offset: float | None = None) -> ScanSynchronizer[Any]:
     """Return the synchroniser of ``sync.*``: every scan goes, with its camera or alone.
 
     A scan waits at most ``slop + camera_margin`` for its camera messages, and not at all
@@ -80,7 +99,8 @@ def scan_synchronizer(config: SyncConfig, *, camera_inputs: int) -> ScanSynchron
     return ScanSynchronizer(
         camera_inputs, slop=config.slop, wait=config.slop + config.camera_margin,
         camera_timeout=config.camera_timeout, queue_size=config.queue_size,
-        lidar_offset=config.lidar_offset, camera_offset=config.camera_offset)
+        lidar_offset=config.lidar_offset,
+        camera_offset=config.camera_offset if camera_offset is None else camera_offset)
 
 
 def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: TransformSource,
@@ -112,9 +132,7 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
             tf_failed(str(exc))
         warn(f'dropped a frame: {exc}; target_frame "" publishes in the point cloud\'s frame')
         return None
-    camera = None
-    image_stamp: int | None = None
-    image_frame = ''
+    cameras: tuple[CameraInput, ...] = ()
     if len(messages) == 3:
         image: Image | CompressedImage = messages[1]
         info: CameraInfo = messages[2]
@@ -147,10 +165,11 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
                     tf_failed(str(exc))
                 warn(f'{exc}; using the lidar_to_camera parameter instead')
             to_camera = static_extrinsic
-        camera = CameraView(rgb, model, to_camera)
-        image_stamp, image_frame = time_to_ns(image.header.stamp), image.header.frame_id
-    return FrameInputs(points, intensity, time_to_ns(stamp), target, to_target, camera,
-                       image_stamp, image_frame)
+        setup = the_camera(config)
+        view = CameraView(rgb, model, to_camera, name=setup.name if setup else '',
+                          rectified=setup.rectified if setup else None)
+        cameras = (CameraInput(view, time_to_ns(image.header.stamp), image.header.frame_id),)
+    return FrameInputs(points, intensity, time_to_ns(stamp), target, to_target, cameras)
 
 
 def decode_or_scan_alone(messages: Sequence[Any], config: PerceptionConfig,
@@ -178,10 +197,8 @@ def decode_or_scan_alone(messages: Sequence[Any], config: PerceptionConfig,
                         tf_failed=tf_failed)
 
 
-def headers(inputs: FrameInputs) -> tuple[Header, Header | None]:
-    """Return the outputs' header (scan stamp, output frame) and the image's (or None)."""
-    header = Header(stamp=time_from_ns(inputs.stamp_ns), frame_id=inputs.frame_id)
-    if inputs.image_stamp_ns is None:
-        return header, None
-    return header, Header(stamp=time_from_ns(inputs.image_stamp_ns),
-                          frame_id=inputs.image_frame_id)
+def headers(inputs: FrameInputs) -> tuple[Header, list[Header]]:
+    """Return the outputs' header (scan stamp, output frame) and each camera image's."""
+    return (Header(stamp=time_from_ns(inputs.stamp_ns), frame_id=inputs.frame_id),
+            [Header(stamp=time_from_ns(camera.stamp_ns), frame_id=camera.frame_id)
+             for camera in inputs.cameras])

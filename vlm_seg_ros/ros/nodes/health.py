@@ -33,10 +33,14 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
+from rclpy.clock import Clock
+from rclpy.clock_type import ClockType
+from rclpy.node import Node
 from std_msgs.msg import Header
 
 from vlm_seg_ros.core.sync import CameraMissing, ScanSyncCounters
 from vlm_seg_ros.models.engine import ModelSlot, ModelState
+from vlm_seg_ros.ros.nodes import guarded
 from vlm_seg_ros.runtime.frames import DropReason
 
 # Why a message or frame was dropped (the keys of the ``drops`` status).
@@ -288,3 +292,24 @@ class LogThrottle:
             held = self._held.pop(kind, 0)
         self._log(text + (f' (and {held} more like it in the last {self._period:g} s)'
                           if held else ''))
+
+
+class DiagnosticsTimer:
+    """Publishes ``report(header)`` on ``/diagnostics`` every ``period`` seconds (0: never)."""
+
+    def __init__(self, node: Node, period: float, report: Callable[[Header], DiagnosticArray],
+                 *, on_error: Callable[[str, Exception], None]) -> None:
+        """Create the publisher and the timer (on the steady clock: sim time may stand still)."""
+        self._node, self._report = node, report
+        self.publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.timer = node.create_timer(
+            period or 1.0, guarded('diagnostics timer', self._publish, on_error),
+            clock=Clock(clock_type=ClockType.STEADY_TIME), autostart=period > 0)
+
+    def destroy(self) -> None:
+        """Destroy the timer and the publisher."""
+        self._node.destroy_timer(self.timer)
+        self._node.destroy_publisher(self.publisher)
+
+    def _publish(self) -> None:
+        self.publisher.publish(self._report(Header(stamp=self._node.get_clock().now().to_msg())))

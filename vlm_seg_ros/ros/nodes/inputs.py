@@ -27,16 +27,15 @@ from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from vlm_seg_ros.core.stamps import ns_to_seconds
-from vlm_seg_ros.core.sync import ScanFrame, SyncConfig, SyncCounters
+from vlm_seg_ros.core.sync import ScanFrame, SyncCounters
 from vlm_seg_ros.ros.conversions import time_to_ns
 from vlm_seg_ros.ros.nodes import guarded
-from vlm_seg_ros.ros.nodes.frames import scan_synchronizer
+from vlm_seg_ros.ros.nodes.frames import scan_synchronizer, the_camera
 from vlm_seg_ros.ros.nodes.health import Health
 from vlm_seg_ros.ros.nodes.qos import QOS_CHECK_PERIOD, SensorSubscription
 from vlm_seg_ros.runtime.config import PerceptionConfig
 from vlm_seg_ros.runtime.frames import DropReason, FrameRunner
 
-INPUTS = ('points', 'image', 'camera_info')
 # Seconds between checks for scans whose wait for the camera ran out (the wait is
 # sync.slop + sync.camera_margin, 0.11 s by default).
 SYNC_POLL_PERIOD = 0.01
@@ -45,13 +44,25 @@ SILENCE_PERIOD = 5.0
 
 
 def input_topics(node: Node, config: PerceptionConfig) -> list[tuple[str, type, str]]:
-    """Return each input's name, message type and resolved (remapped) topic, points first."""
-    names = INPUTS if config.camera.enabled else INPUTS[:1]
-    types = {'points': PointCloud2, 'image': Image, 'camera_info': CameraInfo}
-    topics = [(name, types[name], node.resolve_topic_name(name)) for name in names]
-    if config.camera.enabled and config.camera.transport == 'compressed':
+    """Return each input's name, message type and resolved (remapped) topic, points first.
+
+    A named camera's topics are ``<name>/image`` and ``<name>/camera_info``.
+
+    Raises:
+        InvalidInputError: for several cameras (see ``the_camera``).
+
+    """
+    topics: list[tuple[str, type, str]] = [
+        ('points', PointCloud2, node.resolve_topic_name('points'))]
+    setup = the_camera(config)
+    if setup is not None:
+        prefix = f'{setup.name}/' if setup.name else ''
+        image = node.resolve_topic_name(f'{prefix}image')
         # As image_transport names it: the image topic (remapped) + '/compressed'.
-        topics[1] = ('image', CompressedImage, topics[1][2] + '/compressed')
+        topics += [(f'{prefix}image', Image, image) if setup.transport == 'raw'
+                   else (f'{prefix}image', CompressedImage, image + '/compressed'),
+                   (f'{prefix}camera_info', CameraInfo,
+                    node.resolve_topic_name(f'{prefix}camera_info'))]
     return topics
 
 
@@ -82,7 +93,10 @@ class SensorInputs:
             self.destroy()
             raise
         self.camera_timeout = config.sync.camera_timeout
-        self.sync = scan_synchronizer(config.sync, camera_inputs=len(self.sensors) - 1)
+        setup = the_camera(config)
+        self._camera_offset = setup.offset if setup else 0.0
+        self.sync = scan_synchronizer(config.sync, camera_inputs=len(self.sensors) - 1,
+                                      camera_offset=self._camera_offset)
         self.silence = SilenceReport(node, self.sensors)
         self.camera_down = False
         steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -102,10 +116,13 @@ class SensorInputs:
         """Each input's subscription now (a QoS change re-creates it), points first."""
         return [sensor.subscription for sensor in self.sensors]
 
-    def reconfigure(self, config: SyncConfig) -> None:
+    def reconfigure(self, config: PerceptionConfig) -> None:
         """Use new ``sync.*`` parameters (scans waiting for their camera start again)."""
-        self.camera_timeout = config.camera_timeout
-        self.sync = scan_synchronizer(config, camera_inputs=len(self.sensors) - 1)
+        self.camera_timeout = config.sync.camera_timeout
+        setup = the_camera(config)
+        self._camera_offset = setup.offset if setup else 0.0
+        self.sync = scan_synchronizer(config.sync, camera_inputs=len(self.sensors) - 1,
+                                      camera_offset=self._camera_offset)
 
     def destroy(self) -> None:
         """Destroy the subscriptions and timers."""

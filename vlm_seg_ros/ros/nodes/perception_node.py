@@ -22,8 +22,6 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.clock import Clock
-from rclpy.clock_type import ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from std_msgs.msg import Header
@@ -35,11 +33,17 @@ from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.models.engine import SemanticEngine
 from vlm_seg_ros.ros.nodes import guarded, log_at, parameters, run
 from vlm_seg_ros.ros.nodes.extrinsics import Extrinsics
-from vlm_seg_ros.ros.nodes.frames import DroppedFrameError, decode_or_scan_alone, headers
-from vlm_seg_ros.ros.nodes.health import Health, LogThrottle
+from vlm_seg_ros.ros.nodes.frames import (
+    DroppedFrameError,
+    decode_or_scan_alone,
+    headers,
+    the_camera,
+)
+from vlm_seg_ros.ros.nodes.health import DiagnosticsTimer, Health, LogThrottle
 from vlm_seg_ros.ros.nodes.inputs import SensorInputs, input_topics
 from vlm_seg_ros.ros.nodes.publishers import Publishers
 from vlm_seg_ros.ros.nodes.requests import Requests
+from vlm_seg_ros.ros.outputs import image_topics
 from vlm_seg_ros.runtime.config import to_config
 from vlm_seg_ros.runtime.frames import DropReason, Event, FrameInputs, FrameRunner
 
@@ -71,36 +75,30 @@ class PerceptionNode(LifecycleNode):
     # Lifecycle -------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Read the parameters, create the outputs, inputs and worker."""
-        try:
-            self.config, self.static_extrinsic = parameters.read(self)
-        except InvalidInputError as exc:
-            self.get_logger().error(f'cannot configure: {exc}')
-            return TransitionCallbackReturn.FAILURE
-        config = self.config
-        self.publishers_ = Publishers(self, config.outputs)
-        self.health = Health(self.get_name(), [t for _, _, t in input_topics(self, config)])
-        self.worker: LatestOnlyWorker[tuple[object, ...]] = LatestOnlyWorker(
-            self._process, on_error=self._on_error, name='perception_frames')
-        self.engine = SemanticEngine(config.models, config, log=self._log)
-        self.runner = FrameRunner(config, self.engine, notify=self._on_event)
         error = self._on_callback_error
         try:
+            self.config, self.static_extrinsic = parameters.read(self)
+            config, setup = self.config, the_camera(self.config)
+            self.health = Health(self.get_name(), [t for _, _, t in input_topics(self, config)])
+            self.engine = SemanticEngine(config.models, config, log=self._log)
+            self.runner = FrameRunner(config, self.engine, notify=self._on_event)
+            # Its callbacks do nothing until the node is active.
             self.inputs = SensorInputs(self, config, self.runner, self.health,
                                        on_frames=self._submit, drop=self._drop,
                                        active=lambda: self._active, log=self._log,
                                        on_error=error)
         except InvalidInputError as exc:
             self.get_logger().error(f'cannot configure: {exc}')
-            self.worker.stop()
-            self.publishers_.destroy()
             return TransitionCallbackReturn.FAILURE
+        camera = setup.name if setup else ''
+        self.overlay_topic = image_topics(camera)[1]
+        self.publishers_ = Publishers(self, config.outputs, [camera])
+        self.worker: LatestOnlyWorker[tuple[object, ...]] = LatestOnlyWorker(
+            self._process, on_error=self._on_error, name='perception_frames')
         self.engine.start()
         self.requests = Requests(self, self.engine, self.runner, on_error=error)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.diagnostics_timer = self.create_timer(
-            config.diagnostics_period or 1.0,
-            guarded('diagnostics timer', self._publish_diagnostics, error),
-            clock=Clock(clock_type=ClockType.STEADY_TIME), autostart=config.diagnostics_period > 0)
+        self.diagnostics = DiagnosticsTimer(self, config.diagnostics_period, self._diagnostics,
+                                            on_error=error)
         self.get_logger().info(
             f'configured: inputs {self.inputs.topics}, graph frame '
             f'{config.target_frame or "<point cloud frame>"}, camera extrinsics from '
@@ -139,8 +137,7 @@ class PerceptionNode(LifecycleNode):
         self.engine.stop()
         self.inputs.destroy()
         self.requests.destroy()
-        self.destroy_timer(self.diagnostics_timer)
-        self.destroy_publisher(self.diagnostics_pub)
+        self.diagnostics.destroy()
         self.publishers_.destroy()
 
     # Frames ----------------------------------------------------------------------------------
@@ -171,7 +168,8 @@ class PerceptionNode(LifecycleNode):
 
     def _run(self, inputs: FrameInputs, decode: float) -> None:
         started = time.perf_counter()
-        frame = self.runner.run(inputs, render_overlay=self.publishers_.wanted('overlay'))
+        frame = self.runner.run(inputs,
+                                render_overlay=self.publishers_.wanted(self.overlay_topic))
         processed = time.perf_counter()
         if self._active:
             self.publishers_.publish(frame, *headers(inputs))
@@ -210,12 +208,12 @@ class PerceptionNode(LifecycleNode):
         self.get_logger().error(f'frame failed ({type(exc).__name__}: {exc}); the node goes on',
                                 throttle_duration_sec=5.0)
 
-    def _publish_diagnostics(self) -> None:
+    def _diagnostics(self, header: Header) -> DiagnosticArray:
         engine = self.engine
-        self.diagnostics_pub.publish(self.health.report(
-            Header(stamp=self.get_clock().now().to_msg()), self.inputs.sync.counters,
-            [engine.segmenter, engine.text_segmenter, engine.describer],
-            camera_down=self.inputs.camera_down, tf_source=self.extrinsics.source))
+        return self.health.report(header, self.inputs.sync.counters,
+                                  [engine.segmenter, engine.text_segmenter, engine.describer],
+                                  camera_down=self.inputs.camera_down,
+                                  tf_source=self.extrinsics.source)
 
     # Parameters ------------------------------------------------------------------------------
     def _check_parameters(self, changes: list[Parameter[Any]]) -> SetParametersResult:
@@ -224,10 +222,11 @@ class PerceptionNode(LifecycleNode):
             config, _ = to_config(parameters.with_changes(self, changes))
         except InvalidInputError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        if self._configured and config.camera.transport != self.config.camera.transport:
+        transports = [setup.transport for setup in config.cameras]
+        if self._configured and transports != [s.transport for s in self.config.cameras]:
             return SetParametersResult(successful=False, reason=(
-                'camera.transport is read when the node is configured: set it at start, or '
-                'deactivate, clean up and configure again'))
+                'camera.transport (and camera.<name>.transport) is read when the node is '
+                'configured: set it at start, or deactivate, clean up and configure again'))
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, changes: list[Parameter[Any]]) -> None:
@@ -237,8 +236,8 @@ class PerceptionNode(LifecycleNode):
         config, extrinsic = parameters.read(self)
         if self.runner.reconfigure(config):
             self.get_logger().info('segmentation/tracking parameters changed: tracks restart')
-        if config.sync != self.config.sync:  # scans waiting for their camera start again
-            self.inputs.reconfigure(config.sync)
+        if config.sync != self.config.sync or config.cameras != self.config.cameras:
+            self.inputs.reconfigure(config)  # scans waiting for their camera start again
         # The worker reads these once per frame; swapping them is atomic.
         self.config, self.static_extrinsic = config, extrinsic
 

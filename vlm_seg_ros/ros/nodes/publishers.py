@@ -6,6 +6,7 @@ subscribes to it (the scene graph, its consumers' main input, always is).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rclpy.lifecycle import LifecycleNode
@@ -27,8 +28,13 @@ OUTPUT_QOS = QoSProfile(depth=1)
 class Publishers:
     """Every output topic of perception_node, under its private namespace."""
 
-    def __init__(self, node: LifecycleNode, config: OutputConfig) -> None:
-        """Create the enabled publishers (inactive until the node activates)."""
+    def __init__(self, node: LifecycleNode, config: OutputConfig,
+                 cameras: Sequence[str] = ('',)) -> None:
+        """Create the enabled publishers (inactive until the node activates).
+
+        ``cameras``: the camera names; each gets its label image and overlay
+        (``outputs.image_topics``).
+        """
         self._node = node
         self._builder = outputs.OutputBuilder(config)
         self._pubs: dict[str, Any] = {}
@@ -43,8 +49,10 @@ class Publishers:
         add('objects/cloud', PointCloud2, config.object_cloud)
         add('obstacles', PointCloud2, config.obstacles)
         add('markers', MarkerArray, config.markers)
-        add('labels', Image, config.labels)
-        add('overlay', Image, config.overlay)
+        for camera in cameras:
+            labels, overlay = outputs.image_topics(camera)
+            add(labels, Image, config.labels)
+            add(overlay, Image, config.overlay)
         add('description', String)
 
     def wanted(self, name: str) -> bool:
@@ -52,9 +60,10 @@ class Publishers:
         pub = self._pubs.get(name)
         return pub is not None and pub.get_subscription_count() > 0
 
-    def publish(self, frame: SceneFrame, header: Header, image_header: Header | None) -> None:
-        """Publish a frame on every enabled output (images only when the frame has them)."""
-        for name, message in self._builder.build(frame, header, image_header,
+    def publish(self, frame: SceneFrame, header: Header, image_headers: Sequence[Header]
+                ) -> None:
+        """Publish a frame on every enabled output (images of the cameras it has)."""
+        for name, message in self._builder.build(frame, header, image_headers,
                                                  wanted=self.wanted):
             self._pubs[name].publish(message)
 
