@@ -327,6 +327,39 @@ def test_parameters_are_checked_when_set_at_runtime(ros, spawn) -> None:
     assert node.proc.poll() is None and 'raised' not in node.output(), node.output()
 
 
+@pytest.mark.parametrize(('args', 'inputs', 'outputs', 'error'), [
+    # One named camera: its own topics, outputs and settings.
+    (['-p', 'cameras:=[front]', '-p', 'camera.front.transport:=compressed'],
+     ['/points', '/front/image/compressed', '/front/camera_info'],
+     {'/perception/front/labels', '/perception/front/overlay'}, None),
+    (['-p', 'cameras:=[front, left]'], None, None, 'take one camera so far'),
+    (['-p', 'cameras:=[front, front]'], None, None, "['front'] given more than once"),
+    (['-p', 'cameras:=[front]', '-p', 'camera.rear.rectified:=true'], None, None,
+     "['camera.rear.rectified'] are not those of a listed camera"),
+])
+def test_cameras_name_the_topics_or_are_refused_clearly(
+        args: list[str], inputs: list[str] | None, outputs: set[str] | None,
+        error: str | None, capfd: pytest.CaptureFixture[str]) -> None:
+    context = rclpy.Context()
+    rclpy.init(args=['--ros-args', '--params-file', CONFIG, *args], context=context)
+    try:
+        node = PerceptionNode(context=context)
+        configured = node._configured  # noqa: SLF001 - whether configure succeeded
+        topics = node.inputs.topics if configured else None
+        published = {name for name, _ in node.get_publisher_names_and_types_by_node(
+            'perception', '/')} if configured else set()
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+    if error is None:
+        assert configured and topics == inputs
+        assert outputs is not None and outputs <= published
+        assert '/perception/labels' not in published
+    else:
+        assert not configured
+        assert error in capfd.readouterr().err
+
+
 def test_inputs_keep_only_the_newest_message_and_start_best_effort() -> None:
     # In-process, because a subscription's depth is not visible to other processes.
     context = rclpy.Context()

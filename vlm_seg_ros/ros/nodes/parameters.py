@@ -12,17 +12,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    ParameterType,
-)
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from vlm_seg_ros.core.config import ParameterSpec, parameter_specs
 from vlm_seg_ros.core.transforms import RigidTransform
+from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.runtime.config import (
     CAMERA_KEYS,
     CAMERAS,
@@ -61,9 +58,10 @@ def declare(node: Node) -> None:
         node.declare_parameter(spec.name, spec.default, _descriptor(spec))
     node.declare_parameter(LIDAR_TO_CAMERA, DEFAULT_LIDAR_TO_CAMERA,
                            ParameterDescriptor(description=LIDAR_TO_CAMERA_DESCRIPTION))
-    node.declare_parameter(CAMERAS, [], ParameterDescriptor(
-        type=ParameterType.PARAMETER_STRING_ARRAY, description=CAMERAS_DESCRIPTION,
-        read_only=True))
+    # Typed, not set (an empty list would be typed a byte array and refuse names): not set
+    # means one unnamed camera.
+    node.declare_parameter(CAMERAS, Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+        description=CAMERAS_DESCRIPTION, read_only=True))
 
 
 def _cameras(node: Node, *, declare: bool) -> list[str]:
@@ -75,23 +73,28 @@ def _cameras(node: Node, *, declare: bool) -> list[str]:
         InvalidInputError: on a bad ``cameras`` list (see ``camera_names``).
 
     """
-    # An empty list in a parameters file has no type: the parameter is then not set.
     names = camera_names(node.get_parameter_or(CAMERAS, Parameter(CAMERAS, value=[])).value)
     for name in names if declare else ():
         for key, default in CAMERA_KEYS.items():
             parameter = camera_parameter(name, key)
-            if not node.has_parameter(parameter):
+            if node.has_parameter(parameter):
+                continue
+            try:  # declaring runs the node's check of the whole configuration
                 node.declare_parameter(parameter, node.get_parameter(default).value,
                                        ParameterDescriptor(description=(
                                            f'camera {name!r}: its own {default} (which it '
                                            'defaults to)')))
+            except InvalidParameterValueException as exc:
+                raise InvalidInputError(str(exc)) from exc
     return names
 
 
 def _values(node: Node, *, declare: bool) -> dict[str, Any]:
-    values = {name: node.get_parameter(name).value
-              for name in parameter_names(_cameras(node, declare=declare))
-              if node.has_parameter(name)}
+    cameras = _cameras(node, declare=declare)
+    values: dict[str, Any] = {name: node.get_parameter(name).value
+                              for name in parameter_names(cameras)
+                              if node.has_parameter(name) and name != CAMERAS}
+    values[CAMERAS] = cameras
     # Given for a camera that is not listed: never declared, so only the overrides know it;
     # to_config refuses it by name.
     overrides = node._parameter_overrides  # noqa: SLF001 - rclpy has no public accessor
