@@ -87,7 +87,7 @@ class PerceptionNode(LifecycleNode):
                                        on_frames=self._submit, drop=self._drop,
                                        active=lambda: self._active, log=self._log,
                                        on_error=error)
-        except InvalidInputError as exc:
+        except Exception as exc:  # noqa: BLE001 - rclpy's lifecycle would swallow it unlogged
             self.get_logger().error(f'cannot configure: {exc}')
             return TransitionCallbackReturn.FAILURE
         camera = setup.name if setup else ''
