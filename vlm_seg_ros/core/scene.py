@@ -116,6 +116,10 @@ class CameraView:
     name: str = ''
     rectified: bool | None = None
 
+    def is_rectified(self, default: bool) -> bool:
+        """Whether to project into the rectified image: the view's own flag, else ``default``."""
+        return default if self.rectified is None else self.rectified
+
 
 class ObjectSource(StrEnum):
     """What an object's points come from."""
@@ -353,8 +357,7 @@ class ScenePipeline:
         config = self.config.camera
         model = view.camera
         size = (model.image_height, model.image_width)
-        rectified = config.rectified if view.rectified is None else view.rectified
-        projection = project_points(lidar, model, rectified=rectified,
+        projection = project_points(lidar, model, rectified=view.is_rectified(config.rectified),
                                     transform=view.lidar_to_camera)
         depth_image = nearest_depth_image(projection, radius=config.occlusion_radius)
         visible = visible_points(projection, depth_image=depth_image)

@@ -250,9 +250,8 @@ class FrameRunner:
         lidar = inputs.lidar_to_target.inverse().apply(np.array([prompt.xyz]))
         for camera in inputs.cameras:
             view = camera.view
-            rectified = self.config.camera.rectified if view.rectified is None \
-                else view.rectified
-            projection = project_points(lidar, view.camera, rectified=rectified,
+            projection = project_points(lidar, view.camera,
+                                        rectified=view.is_rectified(self.config.camera.rectified),
                                         transform=view.lidar_to_camera)
             if projection.indices.size:
                 u, v = projection.pixels[0]

@@ -92,11 +92,7 @@ class SensorInputs:
         except Exception:
             self.destroy()
             raise
-        self.camera_timeout = config.sync.camera_timeout
-        setup = the_camera(config)
-        self._camera_offset = setup.offset if setup else 0.0
-        self.sync = scan_synchronizer(config.sync, camera_inputs=len(self.sensors) - 1,
-                                      camera_offset=self._camera_offset)
+        self.reconfigure(config)
         self.silence = SilenceReport(node, self.sensors)
         self.camera_down = False
         steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -120,9 +116,8 @@ class SensorInputs:
         """Use new ``sync.*`` parameters (scans waiting for their camera start again)."""
         self.camera_timeout = config.sync.camera_timeout
         setup = the_camera(config)
-        self._camera_offset = setup.offset if setup else 0.0
         self.sync = scan_synchronizer(config.sync, camera_inputs=len(self.sensors) - 1,
-                                      camera_offset=self._camera_offset)
+                                      camera_offset=setup.offset if setup else None)
 
     def destroy(self) -> None:
         """Destroy the subscriptions and timers."""
