@@ -7,12 +7,14 @@ camera's size; the node runs as the launch file starts it (with the shipped prof
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 import re
 
 from ament_index_python.packages import get_package_prefix
 from diagnostic_msgs.msg import DiagnosticArray
 import pytest
+from sensor_msgs.msg import Image
 
 from vlm_seg_ros.datasets.kitti_messages import kitti_messages
 from vlm_seg_ros.msg import SceneGraph
@@ -49,11 +51,12 @@ def expected_ids(kitti_dir: Path) -> int:
 
 def run_camera(ros, spawn, python_exe: str, kitti_dir: Path, tmp_path: Path, namespace: str,
                *peer_args: str, transport: str = 'raw', max_age: float = 5.0,
-               diagnostics: list[DiagnosticArray] | None = None
-               ) -> tuple[list[SceneGraph], str, str]:
+               diagnostics: list[DiagnosticArray] | None = None, node_params: str = '',
+               node_args: Sequence[str] = ()) -> tuple[list[SceneGraph], str, str]:
     """Start the node and a driver; return the graphs, the node's and the driver's output.
 
-    ``diagnostics``, if given, collects the node's /diagnostics arrays.
+    ``diagnostics``, if given, collects the node's /diagnostics arrays; ``node_params`` is
+    more of the node's parameters file, ``node_args`` more of its ROS arguments.
     """
     kitti = kitti_messages(kitti_dir, '000000')
     params = tmp_path / 'camera.yaml'
@@ -63,8 +66,9 @@ def run_camera(ros, spawn, python_exe: str, kitti_dir: Path, tmp_path: Path, nam
     params.write_text('/**:\n  ros__parameters:\n    camera:\n      rectified: true\n'
                       f'      transport: {transport}\n'
                       f'    tracking:\n      max_age: {max_age}\n'
-                      f'    lidar_to_camera: {kitti.lidar_to_camera}\n')
-    node = spawn([NODE, '--ros-args', '-r', f'__ns:={namespace}', '--params-file', str(params)])
+                      f'    lidar_to_camera: {kitti.lidar_to_camera}\n{node_params}')
+    node = spawn([NODE, '--ros-args', '-r', f'__ns:={namespace}', '--params-file', str(params),
+                  *node_args])
     graphs: list[SceneGraph] = []
     ros.node.create_subscription(SceneGraph, f'{namespace}/perception/scene_graph',
                                  graphs.append, 50)
@@ -177,3 +181,24 @@ def test_a_best_effort_camera_whose_images_are_lost_costs_the_lidar_path_nothing
     said = [s.message for s in frames if 'without the camera' in s.message]
     assert said, [s.message for s in frames]
     assert any('no image within sync.slop' in m or 'camera is down' in m for m in said), said
+
+
+def test_a_named_camera_remapped_to_a_shuffling_driver_gets_its_own_topics_and_boxes(
+        ros, spawn, python_exe, kitti_dir, tmp_path, expected_ids: int) -> None:
+    # cameras: [front]: the node listens on front/image and front/camera_info, remapped here
+    # to the driver's topics, and publishes ~/front/labels; the driver reorders its messages.
+    labels: list[Image] = []
+    ros.node.create_subscription(Image, '/cam_named/perception/front/labels', labels.append, 10)
+    graphs, log, _ = run_camera(ros, spawn, python_exe, kitti_dir, tmp_path, '/cam_named',
+                                '--shuffle', node_params='    cameras: [front]\n',
+                                node_args=['-r', 'front/image:=image',
+                                           '-r', 'front/camera_info:=camera_info'])
+    assert "'/cam_named/front/image'" not in log and '/cam_named/image' in log, log
+    after = settled(graphs)
+    assert {len(g.objects) for g in after} == {expected_ids}, log
+    with_camera = [g for g in after if g.image_headers]
+    assert len(with_camera) >= 3, log
+    assert all(g.cameras == ['front'] for g in with_camera)
+    boxed = [o for o in with_camera[-1].objects if o.image_box.width > 0]
+    assert len(boxed) >= 10 and {o.camera for o in boxed} == {'front'}, log
+    assert labels and (labels[-1].width, labels[-1].height) == (1920, 1080)
