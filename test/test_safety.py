@@ -269,8 +269,8 @@ def test_the_demo_writes_only_its_output_folder_and_ros_logs(tmp_path: Path) -> 
                                    '--timeout', '60'], timeout=120)
     output, logs = tmp_path / 'work' / 'out', tmp_path / 'home' / '.ros' / 'log'
     assert {p.name for p in new if output in p.parents} == {
-        'demo_parameters.yaml', 'scene_graph.json', 'overlay.png', 'birds_eye.png',
-        'summary.json', 'summary.txt'}
+        'demo_parameters.yaml', 'scene_graph.json', 'overlay.png', 'overlay_left.png',
+        'overlay_right.png', 'birds_eye.png', 'summary.json', 'summary.txt'}
     ros_logs = [p for p in new if p.parent == logs and p.suffix == '.log']
     assert 1 <= len(ros_logs) <= 2
     assert [p for p in new if output not in p.parents and p not in ros_logs] == []

@@ -376,6 +376,27 @@ def test_scans_leave_in_order_once_every_camera_let_them_go() -> None:
     assert sync.resets == 1 and sync.late == 2
 
 
+def test_the_set_counts_whole_frames_and_each_camera_its_own() -> None:
+    sync = camera_set(2)
+    for t, now in ((0, 0.0), (100, 0.1), (200, 0.2)):
+        send(sync, 0, t, now)
+        if t != 100:  # camera 1 loses one image
+            send(sync, 1, t, now)
+        sync.add_scan(t * MS, f'scan@{t}', now)
+    sync.poll(1.0)
+    sync.add_scan(100 * MS, 'scan@100', 1.0)  # late
+    counts = sync.counters
+    assert counts.received == [4, 3, 3, 2, 2]  # scans, then each camera's image and info
+    assert counts.frames == 3 and counts.late[0] == 1
+    assert counts.alone == 0  # every frame had camera 0 at least
+    assert sync.cameras[1].counters.alone == 1 and sync.cameras[0].counters.alone == 0
+    # A frame with no camera at all counts as alone, by the first camera's reason.
+    sync.add_scan(300 * MS, 'scan@300', 1.0)
+    sync.poll(2.0)
+    assert sync.counters.alone == 1 and sync.counters.frames == 4
+    assert sum(sync.counters.missing.values()) == 1
+
+
 def test_without_cameras_every_scan_leaves_at_once() -> None:
     sync = camera_set(0)
     frames = sync.add_scan(0, 'scan@0', 0.0)

@@ -17,7 +17,7 @@ from vlm_seg_ros.core.semantics import LabelConfig, PromptConfig
 from vlm_seg_ros.core.stamps import seconds_to_ns as ns
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.datasets.synthetic import scan
-from vlm_seg_ros.models.base import Naming
+from vlm_seg_ros.models.base import Naming, PromptMask
 from vlm_seg_ros.models.engine import MAX_FAILURES, ModelUnavailableError, SemanticEngine
 from vlm_seg_ros.models.loading import ModelConfig
 
@@ -178,3 +178,72 @@ def test_real_tiny_models_mask_name_and_answer_through_the_workers(
     # SAM 3 ran on every frame with the text prompt (random weights: matches are chance).
     assert engine.text_segmenter.backend.encodings == 4
     engine.stop()
+
+
+@dataclass
+class BoxFiller:
+    """A segmenter whose mask fills each box prompt; records what it encodes and decodes."""
+
+    name: str = 'box-filler'
+    device: str = 'cpu'
+    encodings: int = 0
+    encoded: list[int] = field(default_factory=list)  # the encoded images' fill value
+    prompts: list[tuple[int, int]] = field(default_factory=list)  # (image fill, box prompts)
+
+    def encode(self, image: np.ndarray) -> np.ndarray:
+        """Keep the image (the 'encoding')."""
+        self.encodings += 1
+        self.encoded.append(int(image[0, 0, 0]))
+        return image
+
+    def segment(self, encoding: np.ndarray, *, boxes: np.ndarray | None = None,
+                points: np.ndarray | None = None,
+                point_labels: np.ndarray | None = None) -> list[PromptMask]:
+        """Fill each box."""
+        del points, point_labels
+        assert boxes is not None
+        self.prompts.append((int(encoding[0, 0, 0]), len(boxes)))
+        masks = []
+        for x0, y0, x1, y1 in np.asarray(boxes, int):
+            mask = np.zeros(encoding.shape[:2], bool)
+            mask[y0:y1, x0:x1] = True
+            masks.append(PromptMask(mask, 0.9))
+        return masks
+
+
+def test_each_camera_image_is_encoded_once_per_job_and_its_objects_named_from_it() -> None:
+    # A front camera sees the person; a left camera (turned 90 degrees) sees a crate beside
+    # the robot that the front one cannot. The front image is red, the left one blue.
+    side = OrientedBox(np.array([0.3, 6.0, -1.73 + 0.5]), np.array([1.0, 1.0, 1.0]), 0.0)
+    points, _ = scan([PERSON, side])
+    turn = RigidTransform(np.array([[0.0, 1, 0], [-1, 0, 0], [0, 0, 1]]), np.zeros(3))
+    left_view = LIDAR_TO_CAMERA @ turn  # points turned back by 90 degrees, then the front camera
+    engine = SemanticEngine(OFF, SceneConfig(), log=Log(), inline=True)
+    segmenter, namer = BoxFiller(), ColourNamer()
+    engine.segmenter.backend, engine.segmenter.state = segmenter, 'loaded'
+    engine.describer.backend, engine.describer.state = namer, 'loaded'
+    pipeline = ScenePipeline(engine.scene)
+    images = {'front': np.full((480, 640, 3), (220, 30, 30), np.uint8),
+              'left': np.full((480, 640, 3), (30, 30, 220), np.uint8)}
+    for k in range(6):
+        stamp = ns(0.1 * k)
+        engine.apply(pipeline.geometry.tracker.tracks, stamp)
+        frame = engine.finish(pipeline.process(
+            points, stamp, cameras=[CameraView(images['front'], CAMERA, LIDAR_TO_CAMERA,
+                                               name='front'),
+                                    CameraView(images['left'], CAMERA, left_view, name='left')],
+            masks=engine.masks, captions=engine.captions()))
+        engine.observe(frame, images)
+    views = {v.camera: v for v in frame.objects}
+    assert set(views) == {'front', 'left'}
+    assert views['left'].track.box.center[1] > 5  # the crate beside the robot
+    # Names from each object's best camera: the crate's crop is from the blue left image.
+    assert views['front'].track.label == 'red thing'
+    assert views['left'].track.label == 'blue thing'
+    # One encoding per camera image per mask job, each with the boxes of its own objects.
+    jobs = engine.counters['mask_jobs']
+    assert segmenter.encoded.count(220) == segmenter.encoded.count(30) == jobs - 1  # not frame 0
+    assert set(segmenter.prompts) == {(220, 1), (30, 1)}
+    # The crate's mask was made in, and refines it in, the left camera.
+    assert engine.masks[views['left'].track.id].camera == 'left'
+    assert views['left'].source == 'both' and views['front'].source == 'both'

@@ -9,12 +9,16 @@ image resized to ``--width`` x ``--height`` with its calibration scaled to match
     camera_peer.py KITTI_DIR NAMESPACE [--seconds S] [--width W --height H]
         [--encoding rgb8|bayer_rggb8|yuv422_yuy2] [--transport raw|compressed]
         [--qos reliable|best_effort] [--image-every N] [--shuffle] [--points-every N]
+        [--only points|camera]
 
 ``--image-every N`` sends an image (and its CameraInfo) with every Nth scan only; ``--shuffle``
 sends each pair of frames in reverse order, scans and images alike (two drivers on a topic, a
 network that reorders). ``--points-every N`` keeps every Nth point of the scan (a 16- or
 32-beam LiDAR's sparser scan: KITTI's 1.9 MB becomes under Fast DDS's default 512 KB
-shared-memory segment at N 5). At the end it prints ``sent S scans, I images``.
+shared-memory segment at N 5). ``--only`` makes it the LiDAR alone or the camera alone (one
+process per sensor, several cameras): it then stamps on the 100 ms grid of its clock, as
+sensors triggered together do (PTP-synchronised clocks, a shared trigger), so that separate
+processes' stamps agree. At the end it prints ``sent S scans, I images``.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ def main() -> None:
     parser.add_argument('--image-every', type=int, default=1)
     parser.add_argument('--shuffle', action='store_true')
     parser.add_argument('--points-every', type=int, default=1)
+    parser.add_argument('--only', choices=('points', 'camera'))
     args = parser.parse_args()
 
     kitti = kitti_messages(args.kitti_dir, '000000')
@@ -97,12 +102,18 @@ def main() -> None:
     pubs = {'points': node.create_publisher(PointCloud2, 'points', qos),
             'image': node.create_publisher(type(image_msg), image_topic, qos),
             'camera_info': node.create_publisher(CameraInfo, 'camera_info', qos)}
+    if args.only is not None:
+        wanted = {'points'} if args.only == 'points' else {'image', 'camera_info'}
+        for topic in set(pubs) - wanted:
+            node.destroy_publisher(pubs.pop(topic))
     deadline = time.monotonic() + 30
     while any(p.get_subscription_count() == 0 for p in pubs.values()) and \
             time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)
     scans = images = 0
+    if args.only is not None:  # start on the 100 ms grid of the clock
+        time.sleep(0.1 - (time.time() % 0.1))
     start = time.monotonic()
     tick = 0
     # One message per topic, stamped as it is sent (publish serialises it at once).
@@ -110,9 +121,13 @@ def main() -> None:
     batch: list[tuple[str, Time]] = []
     while time.monotonic() - start < args.seconds:
         stamp = node.get_clock().now().to_msg()
-        batch.append(('points', stamp))
-        scans += 1
-        if tick % args.image_every == 0:
+        if args.only is not None:  # the nearest tick of the 100 ms grid
+            tick_ns = round((stamp.sec * 10**9 + stamp.nanosec) / 1e8) * 100_000_000
+            stamp = Time(sec=tick_ns // 10**9, nanosec=tick_ns % 10**9)
+        if args.only != 'camera':
+            batch.append(('points', stamp))
+            scans += 1
+        if args.only != 'points' and tick % args.image_every == 0:
             batch += [('camera_info', stamp), ('image', stamp)]
             images += 1
         if not args.shuffle or tick % 2 == 1:

@@ -46,8 +46,9 @@ from vlm_seg_ros.ros.conversions import (
     image_to_array,
     pointcloud2_to_xyz,
 )
-from vlm_seg_ros.ros.nodes.frames import FrameInputs, decode_frame
+from vlm_seg_ros.ros.nodes.frames import DroppedFrameError, FrameInputs, decode_frame
 from vlm_seg_ros.runtime.config import DEFAULT_LIDAR_TO_CAMERA, PerceptionConfig, to_config
+from vlm_seg_ros.runtime.frames import DropReason
 from vlm_seg_ros.tools.process_bag import StaticTransforms
 
 # numpy warns about the NaN and infinite values these tests feed in on purpose; the pipeline
@@ -822,13 +823,13 @@ MALFORMATIONS = [
     'info_no_distortion_model_name',
 ]
 _exercised: Counter[str] = Counter()
-_CONFIGS: dict[tuple[tuple[str, Any], ...], tuple[PerceptionConfig, RigidTransform]] = {}
+_CONFIGS: dict[tuple[tuple[str, Any], ...], PerceptionConfig] = {}
 
 
-def _config(values: dict[str, Any]) -> tuple[PerceptionConfig, RigidTransform]:
+def _config(values: dict[str, Any]) -> PerceptionConfig:
     key = tuple(sorted(values.items()))
     if key not in _CONFIGS:
-        _CONFIGS[key] = to_config(values)
+        _CONFIGS[key] = to_config(values)[0]
     return _CONFIGS[key]
 
 
@@ -847,11 +848,15 @@ def malformed_frames(draw: st.DrawFn, kind: str) -> Frame:
     return frame
 
 
-def _decode(messages: tuple[Any, ...], config: PerceptionConfig,
-            static_extrinsic: RigidTransform) -> FrameInputs | None:
+def _refuse(reason: DropReason, text: str) -> None:
+    """Raise what ``decode_frame`` reports as a camera part dropped (the node counts it)."""
+    raise DroppedFrameError(reason, text)
+
+
+def _decode(messages: tuple[Any, ...], config: PerceptionConfig) -> FrameInputs | None:
     warnings: list[str] = []
-    inputs = decode_frame(messages, config, _extrinsics(), static_extrinsic,
-                          warn=warnings.append)
+    inputs = decode_frame(messages[0], [messages[1:] or None], config, _extrinsics(),
+                          warn=warnings.append, dropped=_refuse)
     if inputs is None:
         assert warnings  # dropped for want of a transform, and said so
         event('no transform')
@@ -874,9 +879,9 @@ def _decode_and_process(kind: str, frame: Frame) -> None:
     The node decodes the scan alone when a frame's camera part is refused.
     """
     _exercised[kind] += 1
-    config, static_extrinsic = _config(frame.values)
+    config = _config(frame.values)
     try:
-        inputs = _decode((frame.cloud, frame.image, frame.info), config, static_extrinsic)
+        inputs = _decode((frame.cloud, frame.image, frame.info), config)
     except InvalidInputError as exc:
         assert str(exc)  # says what is wrong
         event('refused')
@@ -886,7 +891,7 @@ def _decode_and_process(kind: str, frame: Frame) -> None:
             assert inputs.camera is not None
             _process(config, inputs)
     try:
-        inputs = _decode((frame.cloud,), config, static_extrinsic)
+        inputs = _decode((frame.cloud,), config)
     except InvalidInputError:
         return
     if inputs is not None:
@@ -905,9 +910,9 @@ def test_decode_frame_decodes_or_refuses_a_malformed_frame(kind: str, data: st.D
 @settings(max_examples=BUDGET // 5)
 @given(frame=valid_frames())
 def test_decode_frame_decodes_a_valid_frame(frame: Frame) -> None:
-    config, static_extrinsic = _config(frame.values)
-    inputs = decode_frame((frame.cloud, frame.image, frame.info), config, _extrinsics(),
-                          static_extrinsic, warn=pytest.fail)
+    config = _config(frame.values)
+    inputs = decode_frame(frame.cloud, [(frame.image, frame.info)], config, _extrinsics(),
+                          warn=pytest.fail, dropped=_refuse)
     assert inputs is not None and inputs.camera is not None
     _decode_and_process('valid', frame)
 

@@ -95,9 +95,25 @@ def test_several_cameras_each_with_its_own_settings_or_the_global_ones() -> None
     assert [(c.name, c.rectified, c.transport, c.offset) for c in config.cameras] == [
         ('front', True, 'raw', -0.02), ('left', False, 'compressed', -0.02),
         ('right', True, 'raw', 0.01)]
-    assert first is config.cameras[0].lidar_to_camera
-    np.testing.assert_allclose(config.cameras[2].lidar_to_camera.translation, [0.1, 0, 0])
+    # Several cameras are not in one place: the global lidar_to_camera is none of theirs.
+    assert first is None and config.cameras[0].lidar_to_camera is None
+    right = config.cameras[2].lidar_to_camera
+    assert right is not None
+    np.testing.assert_allclose(right.translation, [0.1, 0, 0])
     assert not replace(config, camera=replace(config.camera, enabled=False)).camera_setups
+
+
+def test_the_only_camera_named_or_not_takes_the_global_extrinsic() -> None:
+    pose = [0.2, 0.0, 0.0, 0.5, -0.5, 0.5, 0.5]
+    for names in ([], ['front']):
+        config, first = parameters.to_config({'cameras': names, 'lidar_to_camera': pose})
+        assert first is not None and first is config.cameras[0].lidar_to_camera
+        np.testing.assert_allclose(first.translation, [0.2, 0, 0])
+    # Declared but not set (None) is not given.
+    config, first = parameters.to_config({'cameras': ['front'], 'lidar_to_camera': pose,
+                                          'camera.front.lidar_to_camera': None})
+    assert first is not None
+    np.testing.assert_allclose(first.translation, [0.2, 0, 0])
 
 
 @pytest.mark.parametrize(('values', 'message'), [

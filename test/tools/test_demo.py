@@ -30,19 +30,26 @@ def test_demo_recovers_the_scene_and_writes_its_files(tmp_path: Path) -> None:
     assert summary['models'] == {}
     assert summary['graphs_received'] >= 15
     assert all(o['id'] is not None and o['error'] <= 0.6 for o in summary['objects'])
-    assert len(summary['objects']) == 8 and summary['extra_objects'] == 0
+    assert len(summary['objects']) == 10 and summary['extra_objects'] == 0
+    # Three cameras: the side ones see the objects beside the robot, and only those.
+    seen = {camera: what['seen'] for camera, what in summary['cameras'].items()}
+    assert seen['left'] == ['cardboard box'] and seen['right'] == ['person'], seen
+    assert len(seen['front']) == 8
+    assert 'camera left: saw 1 objects best (cardboard box)' in done.stdout
     assert summary['truth_relations'] == [
         {'subject': 'toolbox', 'predicate': 'on', 'object': 'table', 'found': True}]
     assert 'toolbox' in done.stdout and 'found' in done.stdout
 
     graph = json.loads((output / 'scene_graph.json').read_text())
-    assert len(graph['objects']) == 8
+    assert len(graph['objects']) == 10
+    assert {o['camera'] for o in graph['objects']} == {'front', 'left', 'right'}
     toolbox = next(o['id'] for o in summary['objects'] if o['truth'] == 'toolbox')
     table = next(o['id'] for o in summary['objects'] if o['truth'] == 'table')
     assert {'subject_id': toolbox, 'predicate': 'on', 'object_id': table} in [
         {k: r[k] for k in ('subject_id', 'predicate', 'object_id')} for r in graph['relations']]
-    overlay = cv2.imread(str(output / 'overlay.png'))
-    assert overlay is not None and overlay.shape == (540, 960, 3)
+    for name in ('overlay.png', 'overlay_left.png', 'overlay_right.png'):
+        overlay = cv2.imread(str(output / name))
+        assert overlay is not None and overlay.shape == (540, 960, 3), name
     birds_eye = cv2.imread(str(output / 'birds_eye.png'))
     assert birds_eye is not None and birds_eye.shape[0] > 400
     assert (output / 'summary.txt').read_text().startswith('perception_node: ')
@@ -68,6 +75,9 @@ def test_demo_with_models_waits_for_their_names_and_masks(tmp_path: Path, sam2_d
     assert all(o['id'] is not None for o in summary['objects'])
     assert all(o['label'] for o in summary['objects'])  # random weights: names, not good ones
     assert any(o['source'] == 'lidar+mask' for o in summary['objects'])
+    # The objects beside the robot are named from the side cameras' crops.
+    assert summary['cameras']['left']['named'] == ['cardboard box']
+    assert summary['cameras']['right']['named'] == ['person']
 
 
 def test_demo_refuses_a_bad_parameter(tmp_path: Path) -> None:

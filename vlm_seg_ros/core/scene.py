@@ -12,7 +12,7 @@ farther one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 import time
@@ -255,7 +255,7 @@ class ScenePipeline:
                 camera: CameraView | None = None,
                 cameras: Sequence[CameraView] = (),
                 intensity: npt.ArrayLike | None = None,
-                render_overlay: bool = True,
+                render_overlay: bool | Collection[str] = True,
                 overlay_max_width: int = 0,
                 masks: Mapping[int, TrackMask] | None = None,
                 captions: Mapping[int, str] | None = None) -> SceneFrame:
@@ -279,7 +279,8 @@ class ScenePipeline:
             cameras: the synchronised cameras, each with its image, calibration and
                 extrinsics; names must differ.
             intensity: (N,) intensities (for the ground reflection filter).
-            render_overlay: draw the overlays (skip them when nobody listens).
+            render_overlay: draw the overlays, or those of the cameras named (skip them when
+                nobody listens).
             overlay_max_width: draw overlays at most this wide (downscaled; 0: the image's
                 size).
             masks: the latest model mask of each track id (used while ``masks.max_age``).
@@ -325,7 +326,7 @@ class ScenePipeline:
             OverlayBox(track_id, label_value_of(track_id), box,
                        f'#{track_id} {names[track_id]}'.strip())
             for track_id, box in camera_boxes.items()], max_width=overlay_max_width)
-            if render_overlay else None)
+            if _wanted(render_overlay, view.name) else None)
             for view, labels, camera_boxes in zip(views, label_images, boxes, strict=True))
         description = describe(
             [(o.track.id, o.track.label, o.track.box.center, o.track.box.size) for o in objects],
@@ -474,3 +475,8 @@ def best_sightings(seen: Sequence[Mapping[int, Sighting]]) -> dict[int, Sighting
             if track_id not in best or sighting.rank > best[track_id].rank:
                 best[track_id] = sighting
     return best
+
+
+def _wanted(render: bool | Collection[str], camera: str) -> bool:
+    """Return whether ``render`` (all, none, or the cameras named) asks for ``camera``."""
+    return render if isinstance(render, bool) else camera in render

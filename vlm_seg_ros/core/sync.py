@@ -479,17 +479,41 @@ class CameraSetSynchronizer(Generic[Item]):
                                     camera_offset=offset, reset_jump=reset_jump)
 
         self.cameras = [one(inputs_per_camera, offset) for offset in offsets]
-        self._alone = one(0) if not cameras else None
+        self._alone_sync = one(0) if not cameras else None
         self._lidar_offset, self._reset_jump = round(lidar_offset * 1e9), round(reset_jump * 1e9)
         self._parts: dict[int, list[ScanFrame[Item] | None]] = {}  # scan stamp -> per camera
         self.late = 0  # scans refused as no newer than one that left
         self.resets = 0
+        self._scans = 0  # scans added
+        self._frames = 0  # frames that left
+        self._alone = 0  # frames that left with no camera at all
+        self._missing: Counter[CameraMissing] = Counter()  # why, by the first camera's reason
+
+    @property
+    def counters(self) -> ScanSyncCounters:
+        """The whole set's counts: input 0 the scans, then each camera's inputs in turn.
+
+        ``alone`` and ``missing`` count the frames that left with no camera at all (``missing``
+        by the first camera's reason); each camera's own counts are ``cameras[i].counters``.
+        """
+        if self._alone_sync is not None:
+            return self._alone_sync.counters
+        first = self.cameras[0].counters
+        return ScanSyncCounters(
+            received=[self._scans, *(n for c in self.cameras for n in c.counters.received[1:])],
+            frames=self._frames,
+            discarded=[first.discarded[0],
+                       *(n for c in self.cameras for n in c.counters.discarded[1:])],
+            late=[self.late + first.late[0],
+                  *(n for c in self.cameras for n in c.counters.late[1:])],
+            resets=self.resets + first.resets, alone=self._alone, missing=Counter(self._missing))
 
     def add_scan(self, stamp_ns: int, scan: Item, now: float) -> list[CamerasFrame[Item]]:
         """Add a scan; return the frames that leave now, oldest first."""
-        if self._alone is not None:
+        if self._alone_sync is not None:
             return [CamerasFrame(f.scan, (), f.stamp_ns, ())
-                    for f in self._alone.add_scan(stamp_ns, scan, now)]
+                    for f in self._alone_sync.add_scan(stamp_ns, scan, now)]
+        self._scans += 1
         newest = max((c.last_left for c in self.cameras if c.last_left is not None),
                      default=None)
         stamp = stamp_ns + self._lidar_offset
@@ -523,6 +547,10 @@ class CameraSetSynchronizer(Generic[Item]):
         """Return whether camera ``camera`` is down (see ``ScanSynchronizer.camera_down``)."""
         return self.cameras[camera].camera_down(now)
 
+    def silent_inputs(self, camera: int, now: float) -> list[int]:
+        """Return camera ``camera``'s inputs (1..) silent for ``camera_timeout`` s."""
+        return self.cameras[camera].silent_inputs(now)
+
     def _collect(self, frames: list[list[ScanFrame[Item]]]) -> list[CamerasFrame[Item]]:
         for camera, camera_frames in enumerate(frames):
             for frame in camera_frames:
@@ -538,4 +566,9 @@ class CameraSetSynchronizer(Generic[Item]):
             complete = [part for part in parts if part is not None]
             done.append(CamerasFrame(complete[0].scan, tuple(p.camera for p in complete), stamp,
                                      tuple(p.missing for p in complete)))
+            if all(part.camera is None for part in complete):
+                self._alone += 1
+                if complete[0].missing is not None:
+                    self._missing[complete[0].missing] += 1
+        self._frames += len(done)
         return done

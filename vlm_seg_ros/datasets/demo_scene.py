@@ -1,12 +1,14 @@
 """The demo's built-in scene: a yard seen by a LiDAR and a camera, with its ground truth.
 
-A procedural, deterministic scene (numpy only): sloped ground, two cardboard boxes, two
-barrels, two people and a table with a toolbox on it. :meth:`DemoScene.scan` ray-casts a
-spinning LiDAR (an HDL-64E-like layout, 1.73 m above the ground) and :meth:`DemoScene.render`
-ray-casts a pinhole camera (960x540) mounted 0.35 m below and 0.3 m ahead of it, pitched 8
-degrees down, from the same shapes, so the image and the scan agree to the millimetre. Frames:
-the LiDAR frame is x forward, y left, z up; ``lidar_to_camera`` maps it into the camera's
-optical frame (x right, y down, z forward), as the ``lidar_to_camera`` parameter and TF expect.
+A procedural, deterministic scene (numpy only): sloped ground, three cardboard boxes, two
+barrels, three people and a table with a toolbox on it; one box and one person stand beside
+the robot, where only a side camera sees them. :meth:`DemoScene.scan` ray-casts a spinning
+LiDAR (an HDL-64E-like layout, 1.73 m above the ground) and :meth:`DemoScene.render` ray-casts
+one of three pinhole cameras (960x540, ``front``, ``left`` and ``right``, 90 degrees apart),
+each mounted 0.35 m below the LiDAR and 0.3 m out from it, pitched 8 degrees down, from the same
+shapes, so the images and the scan agree to the millimetre. Frames: the LiDAR frame is x
+forward, y left, z up; a camera's ``lidar_to_camera`` maps it into the camera's optical frame
+(x right, y down, z forward), as the ``lidar_to_camera`` parameters and TF expect.
 """
 
 from __future__ import annotations
@@ -75,6 +77,21 @@ class TruthRelation:
     object: int
 
 
+@dataclass(frozen=True)
+class DemoCamera:
+    """One of the robot's cameras: its name (as in ``cameras``), calibration and extrinsic."""
+
+    name: str
+    model: CameraModel
+    lidar_to_camera: RigidTransform
+
+    @property
+    def pose(self) -> list[float]:
+        """The extrinsic as the ``lidar_to_camera`` parameter: ``[x, y, z, qx, qy, qz, qw]``."""
+        t = self.lidar_to_camera
+        return [*map(float, t.translation), *map(float, t.quaternion)]
+
+
 @dataclass(frozen=True, eq=False)
 class DemoScene:
     """Objects on sloped ground, a LiDAR at the origin and a camera, with their calibration.
@@ -84,8 +101,9 @@ class DemoScene:
         relations: relations that hold by construction (the toolbox is on the table).
         slope: ground rise per metre along x and y.
         lidar: the LiDAR's beam layout (its height above the ground included).
-        camera: the camera's calibration (no distortion).
-        lidar_to_camera: LiDAR frame -> camera optical frame.
+        camera: the front camera's calibration (no distortion).
+        lidar_to_camera: LiDAR frame -> front camera optical frame.
+        side_cameras: the left and right cameras (the same lens, turned 90 degrees).
 
     """
 
@@ -95,12 +113,18 @@ class DemoScene:
     lidar: SpinningLidar
     camera: CameraModel
     lidar_to_camera: RigidTransform
+    side_cameras: tuple[DemoCamera, ...] = ()
     _owner: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Index which object each solid belongs to."""
         object.__setattr__(self, '_owner', tuple(
             index for index, item in enumerate(self.objects) for _ in item.parts))
+
+    @property
+    def cameras(self) -> tuple[DemoCamera, ...]:
+        """Every camera: ``front`` (``camera``, ``lidar_to_camera``), then the side ones."""
+        return (DemoCamera('front', self.camera, self.lidar_to_camera), *self.side_cameras)
 
     @property
     def shapes(self) -> list[Shape]:
@@ -121,21 +145,23 @@ class DemoScene:
         owner = np.array(self._owner + (GROUND,), dtype=np.int64)
         return points, owner[np.where(hit >= 0, hit, len(self._owner))]
 
-    def render(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-        """Ray-cast the camera image: shaded solids, tiled ground fading into a sky.
+    def render(self, view: DemoCamera | None = None) -> tuple[npt.NDArray[np.uint8],
+                                                               npt.NDArray[np.int64]]:
+        """Ray-cast a camera's image (default: the front one): shaded solids, ground, sky.
 
         Returns:
             ``(image, truth)``: (H, W, 3) uint8 RGB; (H, W) index of the object each pixel
             sees, ``GROUND`` (-1) or ``SKY`` (-2).
 
         """
-        camera = self.camera
+        view = view or self.cameras[0]
+        camera = view.model
         width, height = camera.image_width, camera.image_height
         u, v = np.meshgrid(np.arange(width, dtype=np.float64),
                            np.arange(height, dtype=np.float64))
         rays = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=1) @ np.linalg.inv(
             camera.image_k).T
-        to_lidar = self.lidar_to_camera.inverse()
+        to_lidar = view.lidar_to_camera.inverse()
         directions = rays @ to_lidar.rotation.T
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
         origin = to_lidar.translation
@@ -256,16 +282,32 @@ def demo_scene() -> DemoScene:
                                          (186, 140, 92)),)),
         DemoObject('barrel', (cylinder(4.6, 2.6, 0.3, 0.9, (40, 90, 170)),)),
         DemoObject('barrel', (cylinder(8.5, -1.6, 0.3, 0.9, (230, 120, 30)),)),
+        # Beside the robot: only the left or the right camera sees these.
+        DemoObject('cardboard box', (box(0.6, 4.2, (0.8, 0.6, 0.7), 0.2, (190, 146, 98)),)),
+        person(-0.2, -4.5, (200, 170, 40)),
     )
     k = np.array([[620.0, 0.0, 479.5], [0.0, 620.0, 269.5], [0.0, 0.0, 1.0]])
     camera = CameraModel(width=960, height=540, k=k, d=np.zeros(5), r=np.eye(3),
                          p=np.hstack([k, np.zeros((3, 1))]))
-    pitch = math.radians(8.0)
-    # Columns: the optical frame's x (right), y (down), z (forward) in the LiDAR frame.
-    camera_to_lidar = np.array([[0.0, -math.sin(pitch), math.cos(pitch)],
-                                [-1.0, 0.0, 0.0],
-                                [0.0, -math.cos(pitch), -math.sin(pitch)]])
-    camera_in_lidar = np.array([0.3, 0.0, -0.35])
-    lidar_to_camera = RigidTransform(camera_to_lidar.T, -camera_to_lidar.T @ camera_in_lidar)
-    return DemoScene(objects, (TruthRelation(1, 'on', 0),), slope, lidar, camera,
-                     lidar_to_camera)
+    front, left, right = (_mounted(yaw) for yaw in (0.0, 90.0, -90.0))
+    return DemoScene(objects, (TruthRelation(1, 'on', 0),), slope, lidar, camera, front,
+                     (DemoCamera('left', camera, left), DemoCamera('right', camera, right)))
+
+
+def _mounted(yaw_degrees: float) -> RigidTransform:
+    """Return LiDAR -> optical frame of a camera 0.3 m out from the LiDAR's axis.
+
+    It is 0.35 m below the LiDAR, pitched 8 degrees down and turned ``yaw_degrees`` left of the
+    LiDAR's x axis.
+    """
+    pitch, yaw = math.radians(8.0), math.radians(yaw_degrees)
+    # Columns: the optical frame's x (right), y (down), z (forward) in the LiDAR frame, facing
+    # along x; then turned about z.
+    facing_x = np.array([[0.0, -math.sin(pitch), math.cos(pitch)],
+                         [-1.0, 0.0, 0.0],
+                         [0.0, -math.cos(pitch), -math.sin(pitch)]])
+    turn = np.array([[math.cos(yaw), -math.sin(yaw), 0.0], [math.sin(yaw), math.cos(yaw), 0.0],
+                     [0.0, 0.0, 1.0]])
+    camera_to_lidar = turn @ facing_x
+    camera_in_lidar = turn @ np.array([0.3, 0.0, -0.35])
+    return RigidTransform(camera_to_lidar.T, -camera_to_lidar.T @ camera_in_lidar)

@@ -74,8 +74,9 @@ class CameraSetup:
         offset: seconds added to its stamps before matching (``camera.<name>.sync_offset``,
             default ``sync.camera_offset``).
         pose: its extrinsic when TF has none, ``[x, y, z, qx, qy, qz, qw]``
-            (``camera.<name>.lidar_to_camera``, default ``lidar_to_camera``).
-        lidar_to_camera: that extrinsic as a transform.
+            (``camera.<name>.lidar_to_camera``; for the only camera, named or not, default
+            ``lidar_to_camera``); None: TF only (one of several cameras without its own).
+        lidar_to_camera: that extrinsic as a transform (None with ``pose``).
 
     """
 
@@ -83,8 +84,8 @@ class CameraSetup:
     rectified: bool
     transport: str
     offset: float
-    pose: tuple[float, ...]
-    lidar_to_camera: RigidTransform = field(compare=False)
+    pose: tuple[float, ...] | None
+    lidar_to_camera: RigidTransform | None = field(compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,10 +184,13 @@ def camera_names(values: Any) -> list[str]:
     return names
 
 
-def to_config(values: dict[str, Any]) -> tuple[PerceptionConfig, RigidTransform]:
+def to_config(values: dict[str, Any]) -> tuple[PerceptionConfig, RigidTransform | None]:
     """Build the config and the first camera's static extrinsic from values by name.
 
-    ``cameras`` and ``camera.<name>.*`` become ``PerceptionConfig.cameras``.
+    ``cameras`` and ``camera.<name>.*`` become ``PerceptionConfig.cameras``. A camera's own
+    parameter that is None (declared, not set) is not given. The global ``lidar_to_camera``
+    is the extrinsic of the only camera; each of several cameras has its own or TF only (a
+    robot's cameras are not all in one place).
 
     Raises:
         InvalidInputError: naming the parameter that is out of range or malformed, a bad
@@ -198,7 +202,8 @@ def to_config(values: dict[str, Any]) -> tuple[PerceptionConfig, RigidTransform]
     names = camera_names(values.pop(CAMERAS, []))
     own = {name: values.pop(name) for name in [n for n in values if is_camera_parameter(n)]}
     config = from_parameters(PerceptionConfig, values)
-    cameras = [_camera(name, own, config, pose) for name in names or ['']]
+    cameras = [_camera(name, own, config, pose if len(names) <= 1 else None)
+               for name in names or ['']]
     unused = sorted(own)
     if unused:
         listed = ', '.join(names) or 'none (one unnamed camera)'
@@ -211,11 +216,15 @@ def to_config(values: dict[str, Any]) -> tuple[PerceptionConfig, RigidTransform]
 
 def _camera(name: str, own: dict[str, Any], config: PerceptionConfig,
             pose: Any) -> CameraSetup:
-    """Build one camera's setup, taking its own parameters out of ``own``."""
+    """Build one camera's setup, taking its own parameters out of ``own``.
+
+    ``pose``: its extrinsic unless it has its own (None: TF only).
+    """
     defaults = {'rectified': config.camera.rectified, 'transport': config.camera.transport,
                 'sync_offset': config.sync.camera_offset, LIDAR_TO_CAMERA: pose}
     given = {key: own.pop(camera_parameter(name, key)) for key in CAMERA_KEYS
              if name and camera_parameter(name, key) in own}
+    given = {key: value for key, value in given.items() if value is not None}
     merged = {**defaults, **given}
     prefix = camera_parameter(name, '*') if name else ''
     # Each value is checked by the global parameter's own rules.
@@ -223,11 +232,12 @@ def _camera(name: str, own: dict[str, Any], config: PerceptionConfig,
         checked = from_parameters(PerceptionConfig, {
             'camera.rectified': merged['rectified'], 'camera.transport': merged['transport'],
             'sync.camera_offset': merged['sync_offset']})
-        extrinsic = lidar_to_camera(merged[LIDAR_TO_CAMERA])
+        pose_given = merged[LIDAR_TO_CAMERA]
+        extrinsic = None if pose_given is None else lidar_to_camera(pose_given)
     except InvalidInputError as exc:
         msg = f'camera {name!r}' + (f' ({prefix})' if prefix else '') + f': {exc}'
         raise InvalidInputError(msg) from exc
-    pose_values = tuple(float(v) for v in merged[LIDAR_TO_CAMERA])
+    pose_values = None if pose_given is None else tuple(float(v) for v in pose_given)
     return CameraSetup(name, checked.camera.rectified, checked.camera.transport,
                        checked.sync.camera_offset, pose_values, extrinsic)
 

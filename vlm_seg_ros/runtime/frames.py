@@ -23,7 +23,7 @@ Which camera messages make a frame, and when a scan goes alone, is ``core.sync``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 import threading
@@ -99,13 +99,14 @@ class DropReason(StrEnum):
     INVALID_CAMERA_INFO = 'invalid_camera_info'
     IMAGE_SIZE_MISMATCH = 'image_size_mismatch'
     NO_TRANSFORM = 'no_transform'
+    NO_CAMERA_TRANSFORM = 'no_camera_transform'  # a camera without an extrinsic
     UNDECODABLE_MESSAGE = 'undecodable_message'  # a bag message its type cannot read
     ERROR = 'error'
 
 
 # A bad camera part costs the frame only its camera part: the scan is still processed.
 CAMERA_REASONS = frozenset({DropReason.INVALID_IMAGE, DropReason.INVALID_CAMERA_INFO,
-                            DropReason.IMAGE_SIZE_MISMATCH})
+                            DropReason.IMAGE_SIZE_MISMATCH, DropReason.NO_CAMERA_TRANSFORM})
 
 
 class Event(StrEnum):
@@ -198,7 +199,7 @@ class FrameRunner:
             self._prompts.append(prompt)
 
     # Frames ----------------------------------------------------------------------------------
-    def run(self, inputs: FrameInputs, *, render_overlay: bool) -> SceneFrame:
+    def run(self, inputs: FrameInputs, *, render_overlay: bool | Collection[str]) -> SceneFrame:
         """Run one frame: resets due, models' results in, the pipeline, the description.
 
         The caller publishes the returned frame, then calls :meth:`observe` with it.

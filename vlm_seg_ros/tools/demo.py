@@ -3,19 +3,23 @@
 Run with ``scripts/demo`` (README's first command: sets up, then runs this) or, after
 ``source ./activate``, ``python -m vlm_seg_ros.tools.demo --output DIR``. It starts the nodes of
 ``perception.launch.py`` (through :mod:`vlm_seg_ros.tools.bringup`, the same node graph), publishes
-the built-in scene of :mod:`vlm_seg_ros.datasets.demo_scene` as a robot's camera and LiDAR
-would (Image, CameraInfo and PointCloud2 at 10 Hz), listens to the outputs, and ends with a
-summary: objects found against the scene's truth, relations, rates and the models used. The
-folder gets ``scene_graph.json``, ``overlay.png``, ``birds_eye.png``, ``summary.json`` and
-``summary.txt``. Models run when they are in the local Hugging Face cache (``download-models``
-fetches them); otherwise the demo says so once and runs geometry-only. Everything runs in the
+the built-in scene of :mod:`vlm_seg_ros.datasets.demo_scene` as a robot's three cameras
+(``front``, ``left``, ``right``) and LiDAR would (Image, CameraInfo and PointCloud2 at 10 Hz),
+listens to the outputs, and ends with a summary: objects found against the scene's truth, per
+camera what it saw best, named and masked, relations, rates and the models used. The folder
+gets ``scene_graph.json``, ``overlay.png`` (the front camera's), ``overlay_left.png``,
+``overlay_right.png``, ``birds_eye.png``, ``summary.json`` and ``summary.txt``. Models run
+when they are in the local Hugging Face cache (``download-models`` fetches them); otherwise the
+demo says so once and runs geometry-only. Everything runs in the
 ``/vlm_seg_ros_demo`` namespace, so it never mixes with a robot's topics on the same domain.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+import functools
 import json
 import math
 import os
@@ -55,7 +59,6 @@ from vlm_seg_ros.tools import bringup
 
 NAMESPACE = '/vlm_seg_ros_demo'
 LIDAR_FRAME = 'demo_lidar'
-CAMERA_FRAME = 'demo_camera'
 MATCH_DISTANCE = 0.6  # metres between a found object's box centre and the truth's
 SCANS = 4  # precomputed scans (noise seeds) cycled through
 # The yard is 30 m across: beyond it the sloped ground's far rings are not worth clustering.
@@ -71,6 +74,7 @@ class FoundObject:
     error: float | None  # horizontal centre distance, metres
     label: str = ''
     source: str = ''
+    camera: str = ''  # the camera that saw it best; '' when none did
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class Summary:
     relations: int
     models: dict[str, str]
     description: str
+    # Per camera: the truth objects it saw best, and of those, the named and the masked ones.
+    cameras: dict[str, dict[str, list[str]]]
 
 
 def choose_models(config: ModelConfig) -> dict[str, str]:
@@ -133,7 +139,7 @@ def found_objects(scene: DemoScene, graph: SceneGraph) -> tuple[list[FoundObject
         index, distance = pairs[t]
         o = graph.objects[index]
         result.append(FoundObject(item.label, o.id, round(distance, 3), o.label,
-                                  sources.get(o.source, '')))
+                                  sources.get(o.source, ''), o.camera))
     return result, len(graph.objects) - len(pairs)
 
 
@@ -152,41 +158,51 @@ def _box(o: SceneObject) -> OrientedBox:
 def birds_eye(scene: DemoScene, graph: SceneGraph) -> np.ndarray:
     """Draw the graph's objects and relations over the scene's truth, from above."""
     objects = [MapObject(o.id, o.label, _box(o)) for o in graph.objects]
-    return draw_birds_eye(objects, _relations(graph), extent=(-1.0, 13.0, -6.0, 6.0),
+    return draw_birds_eye(objects, _relations(graph), extent=(-3.0, 13.0, -6.5, 6.5),
                           truth=[item.box for item in scene.objects])
 
 
 class DemoSensors(Node):
     """Publishes the scene as a camera and a LiDAR would; collects perception_node's outputs."""
 
-    def __init__(self, scene: DemoScene, rate: float) -> None:
-        """Render the camera image and a few scans, create the topics and the timer."""
+    def __init__(self, scene: DemoScene, rate: float, cameras: Sequence[str]) -> None:
+        """Render the images of ``cameras`` and a few scans, create the topics and the timer."""
         super().__init__('demo_sensors', namespace=NAMESPACE)
         self.scene = scene
-        rgb, _ = scene.render()
-        self.image = array_to_image(rgb, encoding='rgb8', header=Header(frame_id=CAMERA_FRAME))
-        self.info = model_to_camera_info(scene.camera, Header(frame_id=CAMERA_FRAME))
         self.clouds = [xyz_to_pointcloud2(scene.scan(seed=seed)[0], Header(frame_id=LIDAR_FRAME))
                        for seed in range(SCANS)]
         self.published = 0
         self.graphs: list[tuple[SceneGraph, float, float]] = []  # graph, age (s), received at
-        self.overlay: Image | None = None
+        self.overlays: dict[str, Image] = {}  # the latest, per camera
         self.description = ''
         qos = qos_profile_sensor_data
-        self.pubs = (self.create_publisher(PointCloud2, 'points', qos),
-                     self.create_publisher(Image, 'image', qos),
-                     self.create_publisher(CameraInfo, 'camera_info', qos))
+        self.messages: list[tuple[Any, PointCloud2 | Image | CameraInfo | None]] = [
+            (self.create_publisher(PointCloud2, 'points', qos), None)]
+        for camera in (c for c in scene.cameras if c.name in cameras):
+            header = Header(frame_id=f'demo_{camera.name}_camera')
+            self.messages += [
+                (self.create_publisher(Image, f'{camera.name}/image', qos),
+                 array_to_image(scene.render(camera)[0], encoding='rgb8', header=header)),
+                (self.create_publisher(CameraInfo, f'{camera.name}/camera_info', qos),
+                 model_to_camera_info(camera.model, header))]
+            self.create_subscription(Image, f'perception/{camera.name}/overlay',
+                                     functools.partial(self.overlays.__setitem__, camera.name),
+                                     1)
         self.create_subscription(SceneGraph, 'perception/scene_graph', self._on_graph, 10)
-        self.create_subscription(Image, 'perception/overlay', self._on_overlay, 1)
         self.create_subscription(String, 'perception/description', self._on_description, 1)
         self.create_timer(1.0 / rate, self._publish)
 
     def _publish(self) -> None:
+        # Start once the node subscribes to every input (discovery of seven topics takes a
+        # moment): a scan that came first would find the cameras silent.
+        if not self.published and not all(pub.get_subscription_count()
+                                           for pub, _ in self.messages):
+            return
         stamp = self.get_clock().now().to_msg()
         cloud = self.clouds[self.published % len(self.clouds)]
-        for message in (cloud, self.image, self.info):
+        for pub, message in self.messages:
+            message = message or cloud
             message.header.stamp = stamp
-        for pub, message in zip(self.pubs, (cloud, self.image, self.info), strict=True):
             pub.publish(message)
         self.published += 1
 
@@ -195,19 +211,22 @@ class DemoSensors(Node):
         age = (now - Time.from_msg(graph.header.stamp)).nanoseconds / 1e9
         self.graphs.append((graph, age, time.monotonic()))
 
-    def _on_overlay(self, image: Image) -> None:
-        self.overlay = image
-
     def _on_description(self, text: String) -> None:
         self.description = text.data
+
+
+def demo_cameras(scene: DemoScene, values: dict[str, Any]) -> list[str]:
+    """Return the cameras the demo runs: all three, or those of ``-p cameras:=[...]``."""
+    return list(values.get('cameras') or [camera.name for camera in scene.cameras])
 
 
 def _node_launch(scene: DemoScene, output: Path, values: dict[str, Any],
                  models: dict[str, str]) -> bringup.NodeLaunch:
     """perception.launch.py's node in the demo namespace, with the demo's parameters."""
-    t = scene.lidar_to_camera  # the parameter is [x, y, z, qx, qy, qz, qw]
-    pose = [*map(float, t.translation), *map(float, t.quaternion)]
-    parameters = {**DEMO_PARAMETERS, **values, 'lidar_to_camera': pose,
+    names = demo_cameras(scene, values)
+    cameras = {f'camera.{camera.name}.lidar_to_camera': camera.pose
+               for camera in scene.cameras if camera.name in names}
+    parameters = {**DEMO_PARAMETERS, 'cameras': names, **cameras, **values,
                   'models.segmenter': models.get('segmenter', ''),
                   'models.describer': models.get('describer', '')}
     params_file = output / 'demo_parameters.yaml'
@@ -241,6 +260,11 @@ def summarise(sensors: DemoSensors, models: dict[str, str], rate: float) -> Summ
         'object': scene.objects[r.object].label,
         'found': (found[r.subject].id, r.predicate, found[r.object].id) in relations}
         for r in scene.relations]
+    cameras = {camera.name: {'seen': [o.truth for o in found if o.camera == camera.name]}
+               for camera in scene.cameras}
+    for camera, what in cameras.items():
+        what['named'] = [o.truth for o in found if o.camera == camera and o.label]
+        what['masked'] = [o.truth for o in found if o.camera == camera and 'mask' in o.source]
     ages = np.array([age for _, age, _ in sensors.graphs]) * 1e3
     times = [at for _, _, at in sensors.graphs]
     span = times[-1] - times[0]
@@ -252,7 +276,7 @@ def summarise(sensors: DemoSensors, models: dict[str, str], rate: float) -> Summ
         latency_ms_p95=round(float(np.percentile(ages, 95)), 1),
         objects=found, extra_objects=extra, truth_relations=truth_relations,
         relations=len(graph.relations), models=models,
-        description=sensors.description or graph.description)
+        description=sensors.description or graph.description, cameras=cameras)
 
 
 def report(summary: Summary) -> str:
@@ -267,11 +291,16 @@ def report(summary: Summary) -> str:
             lines.append(f'  {o.truth:<14} MISSED')
         else:
             named = f', named {o.label!r}' if o.label else ''
+            seen = f', seen best by {o.camera}' if o.camera else ', seen by no camera'
             lines.append(f'  {o.truth:<14} #{o.id:<3} centre off by {o.error:.2f} m, from '
-                         f'{o.source}{named}')
+                         f'{o.source}{named}{seen}')
     found = sum(o.id is not None for o in summary.objects)
     lines.append(f'  {found} of {len(summary.objects)} found, {summary.extra_objects} other '
                  'objects')
+    for camera, what in summary.cameras.items():
+        lines.append(f"camera {camera}: saw {len(what['seen'])} objects best "
+                     f"({', '.join(what['seen']) or 'none'}), named {len(what['named'])}, "
+                     f"masked {len(what['masked'])}")
     for r in summary.truth_relations:
         lines.append(f"relation {r['subject']} {r['predicate']} {r['object']}: "
                      f"{'found' if r['found'] else 'MISSED'} ({summary.relations} relations "
@@ -285,14 +314,13 @@ def report(summary: Summary) -> str:
 def write_outputs(output: Path, sensors: DemoSensors, summary: Summary) -> list[Path]:
     """Write the graph, the pictures and the summary into ``output``; return the paths."""
     graph = sensors.graphs[-1][0]
-    paths = [output / name for name in ('scene_graph.json', 'overlay.png', 'birds_eye.png',
-                                        'summary.json', 'summary.txt')]
+    paths = [output / 'scene_graph.json']
     paths[0].write_text(json.dumps(json.loads(scene_graph_json(graph)), indent=1) + '\n')
-    if sensors.overlay is not None:
-        rgb = image_to_array(sensors.overlay, desired_encoding='rgb8')
-        cv2.imwrite(str(paths[1]), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    else:
-        paths.remove(paths[1])
+    for camera, overlay in sensors.overlays.items():
+        paths.append(output / ('overlay.png' if camera == 'front' else f'overlay_{camera}.png'))
+        rgb = image_to_array(overlay, desired_encoding='rgb8')
+        cv2.imwrite(str(paths[-1]), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    paths += [output / name for name in ('birds_eye.png', 'summary.json', 'summary.txt')]
     cv2.imwrite(str(output / 'birds_eye.png'),
                 cv2.cvtColor(birds_eye(sensors.scene, graph), cv2.COLOR_RGB2BGR))
     (output / 'summary.json').write_text(json.dumps(asdict(summary), indent=1) + '\n')
@@ -335,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
           f'({" ".join(launch.command()[:1])} in {NAMESPACE})')
     node = subprocess.Popen(launch.command(), env=env)
     rclpy.init()
-    sensors = DemoSensors(scene, args.rate)
+    sensors = DemoSensors(scene, args.rate, demo_cameras(scene, values))
     started = time.monotonic()
     try:
         deadline = started + args.timeout

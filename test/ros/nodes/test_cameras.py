@@ -12,7 +12,8 @@ from pathlib import Path
 import re
 
 from ament_index_python.packages import get_package_prefix
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
@@ -202,3 +203,89 @@ def test_a_named_camera_remapped_to_a_shuffling_driver_gets_its_own_topics_and_b
     boxed = [o for o in with_camera[-1].objects if o.image_box.width > 0]
     assert len(boxed) >= 10 and {o.camera for o in boxed} == {'front'}, log
     assert labels and (labels[-1].width, labels[-1].height) == (1920, 1080)
+
+
+def turned(pose: Sequence[float], yaw_degrees: float) -> list[float]:
+    """Return the ``lidar_to_camera`` pose of the same camera turned ``yaw`` left about z."""
+    from vlm_seg_ros.core.transforms import RigidTransform
+
+    front = RigidTransform.from_quaternion(pose[:3], pose[3:])
+    yaw = np.radians(yaw_degrees)
+    # Points are turned back by yaw first: what lies at bearing yaw is then straight ahead.
+    turn = RigidTransform(np.array([[np.cos(yaw), np.sin(yaw), 0.0],
+                                    [-np.sin(yaw), np.cos(yaw), 0.0], [0.0, 0.0, 1.0]]),
+                          np.zeros(3))
+    pose_turned = front @ turn
+    return [*map(float, pose_turned.translation), *map(float, pose_turned.quaternion)]
+
+
+def test_three_cameras_one_silent_one_best_effort_the_others_keep_their_boxes(
+        ros, spawn, python_exe, kitti_dir, tmp_path, expected_ids: int) -> None:
+    # One process per sensor, default Fast DDS settings: the LiDAR, a reliable 1080p front
+    # camera, a best-effort JPEG left camera turned 90 degrees left; the right camera listed
+    # but silent (its driver never started). Scans must keep coming with every object, the
+    # front and left cameras must keep giving image boxes, each from the camera that sees the
+    # object, and /diagnostics must single out the right camera as down.
+    kitti = kitti_messages(kitti_dir, '000000')
+    namespace = '/ring'
+    params = tmp_path / 'ring.yaml'
+    params.write_text(
+        '/**:\n  ros__parameters:\n    cameras: [front, left, right]\n'
+        '    camera:\n      rectified: true\n'
+        f'      front:\n        lidar_to_camera: {kitti.lidar_to_camera}\n'
+        f'      left:\n        lidar_to_camera: {turned(kitti.lidar_to_camera, 90)}\n'
+        '        transport: compressed\n'
+        f'      right:\n        lidar_to_camera: {turned(kitti.lidar_to_camera, -90)}\n'
+        '    tracking:\n      max_age: 5.0\n')
+    remaps = [arg for name in ('front', 'left', 'right') for topic in ('image', 'camera_info')
+              for arg in ('-r', f'{name}/{topic}:=/{name}_driver/{topic}')]
+    node = spawn([NODE, '--ros-args', '-r', f'__ns:={namespace}', '--params-file', str(params),
+                  *remaps])
+    graphs: list[SceneGraph] = []
+    diagnostics: list[DiagnosticArray] = []
+    labels: dict[str, list[Image]] = {'front': [], 'left': [], 'right': []}
+    ros.node.create_subscription(SceneGraph, f'{namespace}/perception/scene_graph',
+                                 graphs.append, 50)
+    ros.node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 50)
+    for name, received in labels.items():
+        ros.node.create_subscription(Image, f'{namespace}/perception/{name}/labels',
+                                     received.append, 5)
+    assert ros.spin_until(lambda: ros.node.count_subscribers(f'{namespace}/points') > 0,
+                          timeout=30), node.output()
+    clean = {'FASTDDS_DEFAULT_PROFILES_FILE': ''}
+    drivers = [spawn([python_exe, str(PEER), str(kitti_dir), namespace, '--only', 'points',
+                      '--seconds', str(SECONDS)], env=clean),
+               spawn([python_exe, str(PEER), str(kitti_dir), '/front_driver', '--only',
+                      'camera', '--seconds', str(SECONDS)], env=clean),
+               spawn([python_exe, str(PEER), str(kitti_dir), '/left_driver', '--only',
+                      'camera', '--qos', 'best_effort', '--transport', 'compressed',
+                      '--seconds', str(SECONDS)], env=clean)]
+    assert ros.spin_until(lambda: all(d.proc.poll() is not None for d in drivers),
+                          timeout=SECONDS + 60), [d.output() for d in drivers]
+    ros.spin_until(lambda: False, timeout=1.5)
+    log = node.output()
+    assert node.proc.poll() is None, log
+    after = settled(graphs)
+    assert len(after) >= 10, log
+    assert {len(g.objects) for g in after} == {expected_ids}, log
+    assert len({frozenset(o.id for o in g.objects) for g in after}) == 1
+    for name in ('front', 'left'):
+        assert sum(name in g.cameras for g in after) >= 3, (name, log)
+    assert not any('right' in g.cameras for g in after)
+    # Each boxed object names the camera that saw it best; the left camera's objects lie
+    # on the LiDAR's left (y > 0), those the front camera does not see.
+    both = [g for g in after if {'front', 'left'} <= set(g.cameras)]
+    assert both, log
+    boxed = [o for o in both[-1].objects if o.image_box.width > 0]
+    by_camera = {name: [o for o in boxed if o.camera == name] for name in ('front', 'left')}
+    assert len(by_camera['front']) >= 5 and by_camera['left'], log
+    assert all(o.centroid.y > 0 for o in by_camera['left'])
+    assert all(o.centroid.x > 0 for o in by_camera['front'])
+    assert labels['front'] and labels['left'] and not labels['right']
+    # /diagnostics: the right camera is down, the front camera is fine.
+    statuses = [s for array in diagnostics for s in array.status]
+    right = [s for s in statuses if s.name == 'perception: camera right']
+    front = [s for s in statuses if s.name == 'perception: camera front']
+    assert right and right[-1].level == DiagnosticStatus.WARN and 'down' in right[-1].message
+    assert front and front[-1].level == DiagnosticStatus.OK, [s.message for s in front]
+    assert "camera 'right': no messages on /right_driver/image" in log, log

@@ -5,7 +5,7 @@ from __future__ import annotations
 from diagnostic_msgs.msg import DiagnosticStatus
 from std_msgs.msg import Header
 
-from vlm_seg_ros.core.sync import CameraMissing, ScanSyncCounters
+from vlm_seg_ros.core.sync import CameraMissing, CameraSetSynchronizer, ScanSyncCounters
 from vlm_seg_ros.ros.nodes.health import Health
 
 INPUTS = ['/points', '/image', '/camera_info']
@@ -85,3 +85,31 @@ def test_a_camera_that_is_down_says_so() -> None:
     status, values = frames_status(health, sync, camera_down=True)
     assert status.level == DiagnosticStatus.WARN and status.message.startswith('camera down')
     assert values['LiDAR-only frames: camera_down'] == '5'
+
+
+def test_each_camera_has_its_status_and_a_silent_one_warns_alone() -> None:
+    sync = CameraSetSynchronizer(3, slop=0.03, wait=0.05, camera_timeout=0.5)
+    topics = ['/points'] + [f'/{name}/{part}' for name in ('front', 'left', 'right')
+                            for part in ('image', 'camera_info')]
+    health = Health('perception', topics, ['front', 'left', 'right'])
+    for k in range(20):  # 10 Hz for 2 s; the left camera never sends
+        t, now = k * 100_000_000, k * 0.1
+        for camera in (0, 2):
+            for part in (1, 2):
+                health.received(1 + 2 * camera + part - 1)
+                sync.add_camera(camera, part, t, f'{camera}.{part}@{k}', now)
+        health.received(0)
+        sync.add_scan(t, f'scan@{k}', now)
+        sync.poll(now + 0.06)
+    report = health.report(Header(), sync.counters, [], camera_down=False, tf_source='TF',
+                           cameras=[(c.counters, sync.camera_down(i, 2.0))
+                                    for i, c in enumerate(sync.cameras)])
+    statuses = {s.name: s for s in report.status}
+    front, left = statuses['perception: camera front'], statuses['perception: camera left']
+    assert front.level == DiagnosticStatus.OK and 'scans/s with its images' in front.message
+    assert left.level == DiagnosticStatus.WARN and left.message.startswith('down')
+    values = {kv.key: kv.value for kv in left.values}
+    assert values['/left/image received /s'] == '0.000' and values['scans with its images'] == '0'
+    assert int(values['scans without it']) == 20
+    assert {kv.key: kv.value for kv in front.values}['scans with its images'] == '20'
+    assert statuses['perception: camera right'].level == DiagnosticStatus.OK

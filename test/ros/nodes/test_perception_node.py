@@ -332,7 +332,12 @@ def test_parameters_are_checked_when_set_at_runtime(ros, spawn) -> None:
     (['-p', 'cameras:=[front]', '-p', 'camera.front.transport:=compressed'],
      ['/points', '/front/image/compressed', '/front/camera_info'],
      {'/perception/front/labels', '/perception/front/overlay'}, None),
-    (['-p', 'cameras:=[front, left]'], None, None, 'take one camera so far'),
+    # Several: each its own topics and outputs, in the listed order.
+    (['-p', 'cameras:=[front, left]', '-p', 'camera.left.transport:=compressed'],
+     ['/points', '/front/image', '/front/camera_info', '/left/image/compressed',
+      '/left/camera_info'],
+     {'/perception/front/labels', '/perception/front/overlay', '/perception/left/labels',
+      '/perception/left/overlay'}, None),
     (['-p', 'cameras:=[front, front]'], None, None, "['front'] given more than once"),
     (['-p', 'cameras:=[front]', '-p', 'camera.rear.rectified:=true'], None, None,
      "['camera.rear.rectified'] are not those of a listed camera"),

@@ -1,9 +1,10 @@
 """From synchronised messages to the runtime's inputs.
 
-``decode_frame`` converts one synchronised (points[, image, camera_info]) tuple into
-``runtime.frames.FrameInputs`` and looks up its transforms; ``decode_or_scan_alone`` adds the
-rule that a bad image or CameraInfo costs the frame its camera part, not its scan (the node
-and ``process-bag`` both use it); ``headers`` gives the outputs' headers back.
+``camera_synchronizer`` pairs each camera with the scans on its own; ``decode_frame`` converts
+a scan and each camera's (image, camera_info) into ``runtime.frames.FrameInputs`` and looks up
+the transforms, with the rule that a bad image or CameraInfo, or a camera without an
+extrinsic, costs the frame that camera's part only (the node and ``process-bag`` both use
+it); ``headers`` gives the outputs' headers back.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from vlm_seg_ros.core.scene import CameraView
-from vlm_seg_ros.core.sync import ScanSynchronizer, SyncConfig
+from vlm_seg_ros.core.sync import CameraSetSynchronizer
 from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError, TransformUnavailableError
 from vlm_seg_ros.ros.conversions import (
@@ -31,7 +32,7 @@ from vlm_seg_ros.ros.conversions import (
     time_to_ns,
 )
 from vlm_seg_ros.runtime.config import CameraSetup, PerceptionConfig
-from vlm_seg_ros.runtime.frames import CAMERA_REASONS, CameraInput, DropReason, FrameInputs
+from vlm_seg_ros.runtime.frames import CameraInput, DropReason, FrameInputs
 
 
 class TransformSource(Protocol):
@@ -71,58 +72,54 @@ class DroppedFrameError(InvalidInputError):
         self.reason = reason
 
 
-def the_camera(config: PerceptionConfig) -> CameraSetup | None:
-    """Return the one camera the node and process-bag take so far; None without a camera.
+def camera_synchronizer(config: PerceptionConfig) -> CameraSetSynchronizer[Any]:
+    """Return the synchroniser of ``sync.*``: every scan goes, with each camera's pair or not.
+
+    Each camera of ``config.camera_setups`` is matched to the scan on its own, with its own
+    ``sync_offset``; a scan waits for a camera at most ``slop + camera_margin``, and not at
+    all while that camera is down or once it has passed the scan by (see
+    ``CameraSetSynchronizer``). Input 1 of a camera is its image, input 2 its CameraInfo.
+    """
+    sync, setups = config.sync, config.camera_setups
+    return CameraSetSynchronizer(
+        len(setups), slop=sync.slop, wait=sync.slop + sync.camera_margin,
+        camera_timeout=sync.camera_timeout, queue_size=sync.queue_size,
+        lidar_offset=sync.lidar_offset, camera_offsets=[setup.offset for setup in setups])
+
+
+def camera_label(setup: CameraSetup) -> str:
+    """Return how logs and counters name a camera: ``camera 'front'``, or ``the camera``."""
+    return f'camera {setup.name!r}' if setup.name else 'the camera'
+
+
+def decode_frame(scan: PointCloud2, cameras: Sequence[Sequence[Any] | None],
+                 config: PerceptionConfig, extrinsics: TransformSource, *,
+                 warn: Callable[[str], None], dropped: Callable[[DropReason, str], None],
+                 tf_failed: Callable[[str], None] | None = None) -> FrameInputs | None:
+    """Decode a scan and each camera's ``(image, camera_info)`` (None: that camera has none).
+
+    ``cameras`` follows ``config.camera_setups``. A bad camera part costs the frame only that
+    camera (``CAMERA_REASONS``, reported as ``dropped(reason, text)``); so does a camera
+    without an extrinsic (``no_camera_transform``: not in TF and no ``lidar_to_camera`` of its
+    own): it is disabled until TF has it, the others go on. ``tf_failed(text)`` is called for
+    every failed TF lookup, also those that fall back to a ``lidar_to_camera`` parameter.
+    None (after ``warn``) without a transform from the scan to ``target_frame``.
 
     Raises:
-        InvalidInputError: for several cameras. The ROS-free pipeline, synchroniser and
-            models take any number (``ScenePipeline``, ``CameraSetSynchronizer``); the node's
-            and process-bag's inputs take one camera until issue 19 lands.
+        DroppedFrameError: for a bad scan (``invalid_points``).
+        InvalidInputError: if ``cameras`` does not have one entry per configured camera.
 
     """
     setups = config.camera_setups
-    if len(setups) > 1:
-        names = ', '.join(setup.name for setup in setups)
-        msg = (f'cameras: [{names}]: perception_node and process-bag take one camera so far; '
-               'run one node per camera meanwhile')
+    if len(cameras) != len(setups):
+        msg = f'{len(cameras)} camera parts for {len(setups)} configured cameras'
         raise InvalidInputError(msg)
-    return setups[0] if setups else None
-
-
-def scan_synchronizer(config: SyncConfig, *, camera_inputs: int,
-                      camera_offset: float | None = None) -> ScanSynchronizer[Any]:
-    """Return the synchroniser of ``sync.*``: every scan goes, with its camera or alone.
-
-    A scan waits at most ``slop + camera_margin`` for its camera messages, and not at all
-    while the camera is down or once the camera has passed it by (see ``ScanSynchronizer``).
-    """
-    return ScanSynchronizer(
-        camera_inputs, slop=config.slop, wait=config.slop + config.camera_margin,
-        camera_timeout=config.camera_timeout, queue_size=config.queue_size,
-        lidar_offset=config.lidar_offset,
-        camera_offset=config.camera_offset if camera_offset is None else camera_offset)
-
-
-def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: TransformSource,
-                 static_extrinsic: RigidTransform, *, warn: Callable[[str], None],
-                 tf_failed: Callable[[str], None] | None = None) -> FrameInputs | None:
-    """Decode ``(points[, image, camera_info])``; None (after ``warn``) without a transform.
-
-    ``tf_failed(text)`` is called for every failed TF lookup, also those that fall back to the
-    ``lidar_to_camera`` parameter.
-
-    Raises:
-        DroppedFrameError: with reason ``invalid_points``, ``invalid_camera_info``,
-            ``image_size_mismatch`` or ``invalid_image``.
-
-    """
-    cloud: PointCloud2 = messages[0]
     try:
-        points = pointcloud2_to_xyz(cloud)
-        intensity = _intensity(cloud) if config.segmentation.ground.reflection_filter else None
+        points = pointcloud2_to_xyz(scan)
+        intensity = _intensity(scan) if config.segmentation.ground.reflection_filter else None
     except InvalidInputError as exc:
         raise DroppedFrameError(DropReason.INVALID_POINTS, f'points: {exc}') from exc
-    lidar_frame, stamp = cloud.header.frame_id, cloud.header.stamp
+    lidar_frame, stamp = scan.header.frame_id, scan.header.stamp
     target = config.target_frame or lidar_frame
     try:
         to_target = extrinsics.lookup(target, stamp, lidar_frame, stamp, fixed_frame=target,
@@ -132,69 +129,70 @@ def decode_frame(messages: Sequence[Any], config: PerceptionConfig, extrinsics: 
             tf_failed(str(exc))
         warn(f'dropped a frame: {exc}; target_frame "" publishes in the point cloud\'s frame')
         return None
-    cameras: tuple[CameraInput, ...] = ()
-    if len(messages) == 3:
-        image: Image | CompressedImage = messages[1]
-        info: CameraInfo = messages[2]
+    decoded: list[CameraInput] = []
+    for setup, messages in zip(setups, cameras, strict=True):
+        if messages is None:
+            continue
         try:
-            model = camera_info_to_model(info)
-        except InvalidInputError as exc:
-            raise DroppedFrameError(DropReason.INVALID_CAMERA_INFO, f'camera_info: {exc}') from exc
-        compressed = isinstance(image, CompressedImage)
-        if not compressed and (image.width, image.height) != (model.image_width,
-                                                              model.image_height):
-            msg = (f'image is {image.width}x{image.height} but its CameraInfo describes '
-                   f'{model.image_width}x{model.image_height} images')
-            raise DroppedFrameError(DropReason.IMAGE_SIZE_MISMATCH, msg)
-        try:
-            rgb = (compressed_image_to_array(image) if compressed
-                   else image_to_array(image, desired_encoding='rgb8'))
-        except InvalidInputError as exc:
-            raise DroppedFrameError(DropReason.INVALID_IMAGE, f'image: {exc}') from exc
-        if compressed and rgb.shape[:2] != (model.image_height, model.image_width):
-            msg = (f'compressed image is {rgb.shape[1]}x{rgb.shape[0]} but its CameraInfo '
-                   f'describes {model.image_width}x{model.image_height} images')
-            raise DroppedFrameError(DropReason.IMAGE_SIZE_MISMATCH, msg)
-        camera_frame = image.header.frame_id or info.header.frame_id
-        try:
-            to_camera = extrinsics.lookup(camera_frame, image.header.stamp, lidar_frame, stamp,
-                                          fixed_frame=target, timeout=config.tf_timeout)
-        except TransformUnavailableError as exc:
-            if extrinsics.has_tf:
-                if tf_failed is not None:
-                    tf_failed(str(exc))
-                warn(f'{exc}; using the lidar_to_camera parameter instead')
-            to_camera = static_extrinsic
-        setup = the_camera(config)
-        view = CameraView(rgb, model, to_camera, name=setup.name if setup else '',
-                          rectified=setup.rectified if setup else None)
-        cameras = (CameraInput(view, time_to_ns(image.header.stamp), image.header.frame_id),)
-    return FrameInputs(points, intensity, time_to_ns(stamp), target, to_target, cameras)
+            decoded.append(_decode_camera(messages, setup, scan, target, config, extrinsics,
+                                          warn=warn, tf_failed=tf_failed))
+        except DroppedFrameError as exc:
+            part = 'the camera part' if not setup.name else f'the part of {camera_label(setup)}'
+            alone = 'its scan is processed alone' if len(setups) == 1 else (
+                'the scan goes on with the other cameras')
+            dropped(exc.reason, f'{part} of a frame: {exc}; {alone}')
+    return FrameInputs(points, intensity, time_to_ns(stamp), target, to_target, tuple(decoded))
 
 
-def decode_or_scan_alone(messages: Sequence[Any], config: PerceptionConfig,
-                         extrinsics: TransformSource, static_extrinsic: RigidTransform, *,
-                         warn: Callable[[str], None], dropped: Callable[[DropReason, str], None],
-                         tf_failed: Callable[[str], None] | None = None
-                         ) -> FrameInputs | None:
-    """``decode_frame``, where a bad camera part costs the frame only its camera part.
-
-    A bad image or CameraInfo (``CAMERA_REASONS``) is reported as ``dropped(reason, text)``
-    and the scan is decoded alone; None (after ``warn``) without a transform.
+def _decode_camera(messages: Sequence[Any], setup: CameraSetup, scan: PointCloud2, target: str,
+                   config: PerceptionConfig, extrinsics: TransformSource, *,
+                   warn: Callable[[str], None],
+                   tf_failed: Callable[[str], None] | None) -> CameraInput:
+    """Decode one camera's ``(image, camera_info)`` and find its extrinsic.
 
     Raises:
-        DroppedFrameError: for a bad scan (``invalid_points``).
+        DroppedFrameError: with a reason of ``CAMERA_REASONS``.
 
     """
+    image: Image | CompressedImage = messages[0]
+    info: CameraInfo = messages[1]
     try:
-        return decode_frame(messages, config, extrinsics, static_extrinsic, warn=warn,
-                            tf_failed=tf_failed)
-    except DroppedFrameError as exc:
-        if exc.reason not in CAMERA_REASONS:
-            raise
-        dropped(exc.reason, f'the camera part of a frame: {exc}; its scan is processed alone')
-    return decode_frame(messages[:1], config, extrinsics, static_extrinsic, warn=warn,
-                        tf_failed=tf_failed)
+        model = camera_info_to_model(info)
+    except InvalidInputError as exc:
+        raise DroppedFrameError(DropReason.INVALID_CAMERA_INFO, f'camera_info: {exc}') from exc
+    compressed = isinstance(image, CompressedImage)
+    if not compressed and (image.width, image.height) != (model.image_width,
+                                                          model.image_height):
+        msg = (f'image is {image.width}x{image.height} but its CameraInfo describes '
+               f'{model.image_width}x{model.image_height} images')
+        raise DroppedFrameError(DropReason.IMAGE_SIZE_MISMATCH, msg)
+    try:
+        rgb = (compressed_image_to_array(image) if compressed
+               else image_to_array(image, desired_encoding='rgb8'))
+    except InvalidInputError as exc:
+        raise DroppedFrameError(DropReason.INVALID_IMAGE, f'image: {exc}') from exc
+    if compressed and rgb.shape[:2] != (model.image_height, model.image_width):
+        msg = (f'compressed image is {rgb.shape[1]}x{rgb.shape[0]} but its CameraInfo '
+               f'describes {model.image_width}x{model.image_height} images')
+        raise DroppedFrameError(DropReason.IMAGE_SIZE_MISMATCH, msg)
+    camera_frame = image.header.frame_id or info.header.frame_id
+    try:
+        to_camera = extrinsics.lookup(camera_frame, image.header.stamp, scan.header.frame_id,
+                                      scan.header.stamp, fixed_frame=target,
+                                      timeout=config.tf_timeout)
+    except TransformUnavailableError as exc:
+        if extrinsics.has_tf and tf_failed is not None:
+            tf_failed(str(exc))
+        if setup.lidar_to_camera is None:
+            msg = (f'no extrinsic: {exc}, and camera.{setup.name}.lidar_to_camera is not set; '
+                   'it is disabled until TF has the transform')
+            raise DroppedFrameError(DropReason.NO_CAMERA_TRANSFORM, msg) from exc
+        if extrinsics.has_tf:
+            parameter = f'camera.{setup.name}.' if setup.name else ''
+            warn(f'{exc}; using the {parameter}lidar_to_camera parameter instead')
+        to_camera = setup.lidar_to_camera
+    view = CameraView(rgb, model, to_camera, name=setup.name, rectified=setup.rectified)
+    return CameraInput(view, time_to_ns(image.header.stamp), image.header.frame_id)
 
 
 def headers(inputs: FrameInputs) -> tuple[Header, list[Header]]:

@@ -11,6 +11,10 @@ ROS install, so these few lines build the messages directly), which ``rqt_robot_
   published frame, times the stamps went back (tracks restarted). The message names the main
   reason when frames went without the camera. WARN when nothing was published in the period
   (with the likely cause), when the camera is down, or when most frames lacked the camera.
+- ``camera <name>`` (``camera`` for the one unnamed camera), one per camera: its image and
+  camera_info received per second, scans that got its images per second, scans without it in
+  total by :data:`CAMERA_MISSING` reason. WARN while it is down, or when most scans in the
+  period went without it (the message says why); the other cameras' statuses are their own.
 - ``drops``: frames and messages dropped, total per reason (see :data:`DROP_REASONS`), and
   the last reason's text. WARN when anything but ``replaced_by_newer_frame`` (the normal effect
   of inputs faster than processing: the node keeps the newest) happened in the period.
@@ -41,7 +45,7 @@ from std_msgs.msg import Header
 from vlm_seg_ros.core.sync import CameraMissing, ScanSyncCounters
 from vlm_seg_ros.models.engine import ModelSlot, ModelState
 from vlm_seg_ros.ros.nodes import guarded
-from vlm_seg_ros.runtime.frames import DropReason
+from vlm_seg_ros.runtime.frames import CAMERA_REASONS, DropReason
 
 # Why a message or frame was dropped (the keys of the ``drops`` status).
 DROP_REASONS = {
@@ -57,6 +61,8 @@ DROP_REASONS = {
     DropReason.INVALID_CAMERA_INFO: 'a malformed CameraInfo (K, D, R, P, size, distortion model)',
     DropReason.IMAGE_SIZE_MISMATCH: 'the Image size differs from its CameraInfo',
     DropReason.NO_TRANSFORM: 'no TF transform from the point cloud to target_frame',
+    DropReason.NO_CAMERA_TRANSFORM: "a camera's part: no TF transform to it and no "
+    'camera.<name>.lidar_to_camera (that camera is disabled, the others go on)',
     DropReason.ERROR: 'processing raised an unexpected error (logged with its type)',
 }
 # Why a published frame had no camera part, as /diagnostics words it.
@@ -70,8 +76,7 @@ CAMERA_MISSING: dict[str, str] = {
     'sync.slop + sync.camera_margin: the camera is late (transport or driver delay)',
 }
 # Drops that cost a frame its camera part only (the scan is still processed).
-CAMERA_PART_DROPS = (DropReason.INVALID_IMAGE, DropReason.INVALID_CAMERA_INFO,
-                     DropReason.IMAGE_SIZE_MISMATCH)
+CAMERA_PART_DROPS = tuple(reason for reason in DropReason if reason in CAMERA_REASONS)
 # What differs between texts of one kind: numbers and quoted names.
 _WORDING = re.compile(r"[-+.\d]+|'[^']*'|\"[^\"]*\"")
 # Frames over which the latency percentiles are taken.
@@ -89,10 +94,17 @@ class Health:
     from different threads.
     """
 
-    def __init__(self, node_name: str, inputs: Sequence[str]) -> None:
-        """Start counting for a node (``node_name`` prefixes the statuses) with ``inputs``."""
+    def __init__(self, node_name: str, inputs: Sequence[str],
+                 cameras: Sequence[str] = ()) -> None:
+        """Start counting for a node (``node_name`` prefixes the statuses) with ``inputs``.
+
+        ``inputs`` are the points, then each camera's image and camera_info; ``cameras`` the
+        cameras' names (``''``: the one unnamed camera).
+        """
         self.node_name = node_name
         self.inputs = list(inputs)
+        self.cameras = list(cameras)
+        self._camera_previous = [(0, 0)] * len(self.cameras)  # (scans, scans with it)
         self.drops: Counter[str] = Counter()
         self.last_drop = ''
         self.tf_failures = 0
@@ -142,8 +154,14 @@ class Health:
 
     # Reporting -------------------------------------------------------------------------------
     def report(self, header: Header, sync: ScanSyncCounters, models: Sequence[ModelSlot], *,
-               camera_down: bool, tf_source: str) -> DiagnosticArray:
-        """Return the statuses for the period since the previous call."""
+               camera_down: bool, tf_source: str,
+               cameras: Sequence[tuple[ScanSyncCounters, bool]] = ()) -> DiagnosticArray:
+        """Return the statuses for the period since the previous call.
+
+        ``sync`` counts the whole frames (inputs as ``inputs``), ``cameras`` each camera's
+        own matching and whether it is down (as ``CameraSetSynchronizer.cameras``);
+        ``camera_down``: every camera is down.
+        """
         now = time.monotonic()
         with self._lock:
             received = list(self._received)
@@ -176,7 +194,37 @@ class Health:
                           'source': tf_source, 'last error': last_tf}),
             self._latency(stages),
             *(self._model(slot) for slot in models)]
+        for camera, (counters, down) in enumerate(cameras):
+            first = 1 + 2 * camera
+            statuses.insert(1 + camera, self._camera(
+                camera, counters, down, [(received[i] - received0[i]) / period
+                                         for i in (first, first + 1)], period))
         return DiagnosticArray(header=header, status=statuses)
+
+    def _camera(self, camera: int, counters: ScanSyncCounters, down: bool,
+                rates: Sequence[float], period: float) -> DiagnosticStatus:
+        name = self.cameras[camera]
+        topics = self.inputs[1 + 2 * camera:3 + 2 * camera]
+        scans, matched = counters.frames, counters.frames - counters.alone
+        scans0, matched0 = self._camera_previous[camera]
+        self._camera_previous[camera] = (scans, matched)
+        new_scans, new_matched = scans - scans0, matched - matched0
+        values: dict[str, object] = {
+            **{f'{topic} received /s': rate for topic, rate in zip(topics, rates, strict=True)},
+            'scans with its images /s': new_matched / period,
+            'scans with its images': matched, 'scans without it': counters.alone,
+            **{f'scans without it: {why}': counters.missing[CameraMissing(why)]
+               for why in CAMERA_MISSING}, 'down': down}
+        part = f'camera {name}' if name else 'camera'
+        if down:
+            return self._status(part, WARN, 'down: ' + CAMERA_MISSING[CameraMissing.CAMERA_DOWN],
+                                values)
+        if new_scans and 2 * new_matched < new_scans:
+            why = max(CAMERA_MISSING, key=lambda w: counters.missing[CameraMissing(w)])
+            return self._status(part, WARN, f'{new_scans - new_matched} of {new_scans} scans '
+                                f'without it: {CAMERA_MISSING[why]}', values)
+        return self._status(part, OK, f'{new_matched / period:.1f} scans/s with its images',
+                            values)
 
     def _frames(self, received: list[int], received0: list[int], published: int,
                 synchronised: int, lidar_only: int, period: float, since: float | None,

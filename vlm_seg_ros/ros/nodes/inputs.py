@@ -1,14 +1,16 @@
 """The perception node's sensor side: subscriptions, the stamp gate, scan synchronisation.
 
-Inputs are ``points``, then, with the camera, ``image`` (or ``image/compressed``) and
-``camera_info``, each a :class:`~vlm_seg_ros.ros.nodes.qos.SensorSubscription` whose
-reliability follows its publishers. A message passes the runner's stamp gate
+Inputs are ``points``, then each camera's ``image`` (or ``image/compressed``) and
+``camera_info`` (``<name>/image`` ... for a named camera), each a
+:class:`~vlm_seg_ros.ros.nodes.qos.SensorSubscription` whose reliability follows its
+publishers. A message passes the runner's stamp gate
 (:meth:`~vlm_seg_ros.runtime.frames.FrameRunner.check_stamp`), then goes to the
-:class:`~vlm_seg_ros.core.sync.ScanSynchronizer`, which pairs every scan with its camera
-messages or lets it go alone; the frames that leave go to ``on_frames``, oldest first. Timers
-let scans whose wait for the camera ran out go alone, and follow the publishers' QoS; every few
-seconds while no frame comes out, :class:`SilenceReport` logs which input is missing and the
-likely cause (no publisher, a QoS mismatch, stamps too far apart, frames dropped for a reason).
+:class:`~vlm_seg_ros.core.sync.CameraSetSynchronizer`, which pairs every scan with each
+camera's messages on its own, or lets it go without that camera; the frames that leave go to
+``on_frames``, oldest first. Timers let scans whose wait for a camera ran out go on, and follow
+the publishers' QoS; every few seconds while no frame comes out, :class:`SilenceReport` logs
+which input is missing and the likely cause (no publisher, a QoS mismatch, stamps too far
+apart, frames dropped for a reason).
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from vlm_seg_ros.core.stamps import ns_to_seconds
-from vlm_seg_ros.core.sync import ScanFrame, SyncCounters
+from vlm_seg_ros.core.sync import CamerasFrame, SyncCounters
 from vlm_seg_ros.ros.conversions import time_to_ns
 from vlm_seg_ros.ros.nodes import guarded
-from vlm_seg_ros.ros.nodes.frames import scan_synchronizer, the_camera
+from vlm_seg_ros.ros.nodes.frames import camera_label, camera_synchronizer
 from vlm_seg_ros.ros.nodes.health import Health
 from vlm_seg_ros.ros.nodes.qos import QOS_CHECK_PERIOD, SensorSubscription
 from vlm_seg_ros.runtime.config import PerceptionConfig
@@ -44,18 +46,14 @@ SILENCE_PERIOD = 5.0
 
 
 def input_topics(node: Node, config: PerceptionConfig) -> list[tuple[str, type, str]]:
-    """Return each input's name, message type and resolved (remapped) topic, points first.
+    """Return each input's name, message type and resolved (remapped) topic.
 
-    A named camera's topics are ``<name>/image`` and ``<name>/camera_info``.
-
-    Raises:
-        InvalidInputError: for several cameras (see ``the_camera``).
-
+    Points first, then each camera's image and camera_info in ``config.camera_setups``'
+    order; a named camera's topics are ``<name>/image`` and ``<name>/camera_info``.
     """
     topics: list[tuple[str, type, str]] = [
         ('points', PointCloud2, node.resolve_topic_name('points'))]
-    setup = the_camera(config)
-    if setup is not None:
+    for setup in config.camera_setups:
         prefix = f'{setup.name}/' if setup.name else ''
         image = node.resolve_topic_name(f'{prefix}image')
         # As image_transport names it: the image topic (remapped) + '/compressed'.
@@ -70,7 +68,7 @@ class SensorInputs:
     """Subscriptions to the sensors and the synchroniser that turns them into frames."""
 
     def __init__(self, node: Node, config: PerceptionConfig, runner: FrameRunner,
-                 health: Health, *, on_frames: Callable[[list[ScanFrame[Any]]], None],
+                 health: Health, *, on_frames: Callable[[list[CamerasFrame[Any]]], None],
                  drop: Callable[[DropReason, str], None], active: Callable[[], bool],
                  log: Callable[[str, str], None],
                  on_error: Callable[[str, Exception], None]) -> None:
@@ -94,7 +92,7 @@ class SensorInputs:
             raise
         self.reconfigure(config)
         self.silence = SilenceReport(node, self.sensors)
-        self.camera_down = False
+        self.cameras_down = [False] * len(self.setups)
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._timers = [node.create_timer(period, guarded(name, callback, on_error), clock=steady)
                         for name, period, callback in (
@@ -112,12 +110,19 @@ class SensorInputs:
         """Each input's subscription now (a QoS change re-creates it), points first."""
         return [sensor.subscription for sensor in self.sensors]
 
+    @property
+    def camera_down(self) -> bool:
+        """Whether the node has cameras and every one is down (frames are LiDAR only)."""
+        return bool(self.cameras_down) and all(self.cameras_down)
+
     def reconfigure(self, config: PerceptionConfig) -> None:
-        """Use new ``sync.*`` parameters (scans waiting for their camera start again)."""
+        """Use new ``sync.*`` parameters (scans waiting for their cameras start again).
+
+        The cameras' names and count stay those of configure (the node refuses to change them).
+        """
+        self.setups = config.camera_setups
         self.camera_timeout = config.sync.camera_timeout
-        setup = the_camera(config)
-        self.sync = scan_synchronizer(config.sync, camera_inputs=len(self.sensors) - 1,
-                                      camera_offset=setup.offset if setup else None)
+        self.sync = camera_synchronizer(config)
 
     def destroy(self) -> None:
         """Destroy the subscriptions and timers."""
@@ -141,32 +146,44 @@ class SensorInputs:
         now = time.monotonic()
         if index == 0:
             self._runner.scan_arrived(stamp)
-            self._camera_silent(now)
-            self._on_frames(self.sync.add_scan(stamp, msg, now))
-        else:
-            self._on_frames(self.sync.add_camera(index, stamp, msg, now))
+            frames = self.sync.add_scan(stamp, msg, now)
+            # After the scan: the first scan starts the cameras' clock (checked before it, a
+            # camera not heard from yet would look down on the first scan).
+            self._cameras_silent(now)
+            self._on_frames(frames)
+        else:  # camera (index - 1) // 2: its image (1), then its camera_info (2)
+            camera, part = divmod(index - 1, 2)
+            self._on_frames(self.sync.add_camera(camera, part + 1, stamp, msg, now))
 
     def _poll(self) -> None:
-        """Let scans whose wait for the camera ran out go alone."""
+        """Let scans whose wait for a camera ran out go on without it."""
         if self._active():
             self._on_frames(self.sync.poll(time.monotonic()))
 
-    def _camera_silent(self, now: float) -> None:
-        """Log when the camera goes down (an input silent for ``sync.camera_timeout``) or back.
+    def _cameras_silent(self, now: float) -> None:
+        """Log when a camera goes down (an input silent for ``sync.camera_timeout``) or back.
 
-        Scans never wait for a camera that is down (``ScanSynchronizer.camera_down``, which
-        decides; from the first scan the camera has ``camera_timeout`` s to send).
+        Scans never wait for a camera that is down (``CameraSetSynchronizer.camera_down``,
+        which decides; from the first scan a camera has ``camera_timeout`` s to send); the
+        other cameras go on.
         """
-        silent = [self.sensors[index].topic for index in self.sync.silent_inputs(now)]
-        down = bool(silent) and self.camera_timeout > 0
-        if down != self.camera_down:
-            self.camera_down = down
+        for camera, setup in enumerate(self.setups):
+            silent = [self.sensors[1 + 2 * camera + part - 1].topic
+                      for part in self.sync.silent_inputs(camera, now)]
+            down = bool(silent) and self.camera_timeout > 0
+            if down == self.cameras_down[camera]:
+                continue
+            self.cameras_down[camera] = down
+            label, several = camera_label(setup), len(self.setups) > 1
             if down:
-                self._log('warn', f'no messages on {", ".join(silent)} for '
+                without = ('without it until it is back (the other cameras go on)' if several
+                           else 'alone until the camera is back')
+                self._log('warn', f'{label}: no messages on {", ".join(silent)} for '
                           f'{self.camera_timeout:g} s (sync.camera_timeout): processing LiDAR '
-                          'scans alone until the camera is back')
+                          f'scans {without}')
             else:
-                self._log('info', 'the camera is back: frames are camera + LiDAR again')
+                self._log('info', f'{label} is back: its images join the frames again'
+                          if several else 'the camera is back: frames are camera + LiDAR again')
 
     def _follow_publishers(self) -> None:
         """Match each input's reliability to its publishers (``ros.nodes.qos``)."""

@@ -67,7 +67,8 @@ def declare(node: Node) -> None:
 def _cameras(node: Node, *, declare: bool) -> list[str]:
     """Return the listed cameras; ``declare``: declare each one's own parameters first.
 
-    A camera's own parameter defaults to the global one it stands for (``CAMERA_KEYS``).
+    A camera's own parameter defaults to the global one it stands for (``CAMERA_KEYS``), but
+    ``lidar_to_camera``, which is declared unset (see ``runtime.config.to_config``).
 
     Raises:
         InvalidInputError: on a bad ``cameras`` list (see ``camera_names``).
@@ -79,11 +80,16 @@ def _cameras(node: Node, *, declare: bool) -> list[str]:
             parameter = camera_parameter(name, key)
             if node.has_parameter(parameter):
                 continue
+            if key == LIDAR_TO_CAMERA:  # typed, not set: the global one is the only camera's
+                value: Any = Parameter.Type.DOUBLE_ARRAY
+                description = (f'camera {name!r}: its extrinsic when TF has none (not set: the '
+                               f'global {LIDAR_TO_CAMERA} with one camera, TF only with several)')
+            else:
+                value = node.get_parameter(default).value
+                description = f'camera {name!r}: its own {default} (which it defaults to)'
             try:  # declaring runs the node's check of the whole configuration
-                node.declare_parameter(parameter, node.get_parameter(default).value,
-                                       ParameterDescriptor(description=(
-                                           f'camera {name!r}: its own {default} (which it '
-                                           'defaults to)')))
+                node.declare_parameter(parameter, value,
+                                       ParameterDescriptor(description=description))
             except InvalidParameterValueException as exc:
                 raise InvalidInputError(str(exc)) from exc
     return names
@@ -91,7 +97,7 @@ def _cameras(node: Node, *, declare: bool) -> list[str]:
 
 def _values(node: Node, *, declare: bool) -> dict[str, Any]:
     cameras = _cameras(node, declare=declare)
-    values: dict[str, Any] = {name: node.get_parameter(name).value
+    values: dict[str, Any] = {name: node.get_parameter_or(name).value  # None: declared, unset
                               for name in parameter_names(cameras)
                               if node.has_parameter(name) and name != CAMERAS}
     values[CAMERAS] = cameras
@@ -103,7 +109,7 @@ def _values(node: Node, *, declare: bool) -> dict[str, Any]:
     return values
 
 
-def read(node: Node) -> tuple[PerceptionConfig, RigidTransform]:
+def read(node: Node) -> tuple[PerceptionConfig, RigidTransform | None]:
     """Read the node's parameters into its config (see ``to_config``).
 
     Raises:

@@ -1,11 +1,11 @@
 """``perception_node``: camera + LiDAR in, scene graph, clouds, markers and images out.
 
 ROS plumbing around the ROS-free ``runtime.frames.FrameRunner``, which owns every per-frame
-rule. The sensor side (``points``, ``image`` or ``image/compressed``, ``camera_info``; QoS that
-follows the publishers; the stamp gate; every scan a frame, with its camera messages or alone)
-is ``ros.nodes.inputs``; ``~/ask`` and the prompt topics are ``ros.nodes.requests``; the
-outputs under ``~/`` are ``ros.nodes.publishers`` (see README); ``/diagnostics`` is
-``ros.nodes.health``.
+rule. The sensor side (``points``, each camera's ``image`` or ``image/compressed`` and
+``camera_info``; QoS that follows the publishers; the stamp gate; every scan a frame, with each
+camera's messages matched on its own) is ``ros.nodes.inputs``; ``~/ask`` and the prompt
+topics are ``ros.nodes.requests``; the outputs under ``~/`` are ``ros.nodes.publishers`` (see
+README); ``/diagnostics`` is ``ros.nodes.health``.
 
 A lifecycle node: configure reads the parameters and creates the topics, activate starts
 processing; with ``autostart`` (the default) both happen on start. Frames are processed on a
@@ -27,24 +27,19 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import Header
 
 from vlm_seg_ros.core.stamps import ns_to_seconds
-from vlm_seg_ros.core.sync import ScanFrame
+from vlm_seg_ros.core.sync import CamerasFrame
 from vlm_seg_ros.core.worker import LatestOnlyWorker
 from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.models.engine import SemanticEngine
 from vlm_seg_ros.ros.nodes import guarded, log_at, parameters, run
 from vlm_seg_ros.ros.nodes.extrinsics import Extrinsics
-from vlm_seg_ros.ros.nodes.frames import (
-    DroppedFrameError,
-    decode_or_scan_alone,
-    headers,
-    the_camera,
-)
+from vlm_seg_ros.ros.nodes.frames import DroppedFrameError, decode_frame, headers
 from vlm_seg_ros.ros.nodes.health import DiagnosticsTimer, Health, LogThrottle
 from vlm_seg_ros.ros.nodes.inputs import SensorInputs, input_topics
 from vlm_seg_ros.ros.nodes.publishers import Publishers
 from vlm_seg_ros.ros.nodes.requests import Requests
 from vlm_seg_ros.ros.outputs import image_topics
-from vlm_seg_ros.runtime.config import to_config
+from vlm_seg_ros.runtime.config import PerceptionConfig, to_config
 from vlm_seg_ros.runtime.frames import DropReason, Event, FrameInputs, FrameRunner
 
 NODE_NAME = 'perception'
@@ -77,9 +72,11 @@ class PerceptionNode(LifecycleNode):
         """Read the parameters, create the outputs, inputs and worker."""
         error = self._on_callback_error
         try:
-            self.config, self.static_extrinsic = parameters.read(self)
-            config, setup = self.config, the_camera(self.config)
-            self.health = Health(self.get_name(), [t for _, _, t in input_topics(self, config)])
+            self.config, _ = parameters.read(self)
+            config = self.config
+            names = [setup.name for setup in config.camera_setups]
+            self.health = Health(self.get_name(), [t for _, _, t in input_topics(self, config)],
+                                 names)
             self.engine = SemanticEngine(config.models, config, log=self._log)
             self.runner = FrameRunner(config, self.engine, notify=self._on_event)
             # Its callbacks do nothing until the node is active.
@@ -90,10 +87,10 @@ class PerceptionNode(LifecycleNode):
         except Exception as exc:  # noqa: BLE001 - rclpy's lifecycle would swallow it unlogged
             self.get_logger().error(f'cannot configure: {exc}')
             return TransitionCallbackReturn.FAILURE
-        camera = setup.name if setup else ''
-        self.overlay_topic = image_topics(camera)[1]
-        self.publishers_ = Publishers(self, config.outputs, [camera])
-        self.worker: LatestOnlyWorker[tuple[object, ...]] = LatestOnlyWorker(
+        # Each camera's overlay topic, drawn only while someone listens.
+        self.overlay_topics = {name: image_topics(name)[1] for name in names}
+        self.publishers_ = Publishers(self, config.outputs, names or [''])
+        self.worker: LatestOnlyWorker[CamerasFrame[Any]] = LatestOnlyWorker(
             self._process, on_error=self._on_error, name='perception_frames')
         self.engine.start()
         self.requests = Requests(self, self.engine, self.runner, on_error=error)
@@ -141,21 +138,21 @@ class PerceptionNode(LifecycleNode):
         self.publishers_.destroy()
 
     # Frames ----------------------------------------------------------------------------------
-    def _submit(self, frames: list[ScanFrame[Any]]) -> None:
+    def _submit(self, frames: list[CamerasFrame[Any]]) -> None:
         # Oldest first: while the worker is busy each replaces the one before (counted).
         for frame in frames:
-            if not self.worker.submit((frame.scan, *(frame.camera or ()))):
+            if not self.worker.submit(frame):
                 self.health.drop(DropReason.REPLACED_BY_NEWER_FRAME)
 
     def _drop(self, reason: DropReason, text: str) -> None:
         self.health.drop(reason, text)
         self._throttle(reason, f'dropped {text}')
 
-    def _process(self, messages: tuple[object, ...]) -> None:
+    def _process(self, messages: CamerasFrame[Any]) -> None:
         started = time.perf_counter()
         try:
-            inputs = decode_or_scan_alone(
-                messages, self.config, self.extrinsics, self.static_extrinsic,
+            inputs = decode_frame(
+                messages.scan, messages.cameras, self.config, self.extrinsics,
                 warn=lambda text: self._throttle('transform', text), dropped=self._drop,
                 tf_failed=self.health.tf_failed)
         except DroppedFrameError as exc:
@@ -168,8 +165,8 @@ class PerceptionNode(LifecycleNode):
 
     def _run(self, inputs: FrameInputs, decode: float) -> None:
         started = time.perf_counter()
-        frame = self.runner.run(inputs,
-                                render_overlay=self.publishers_.wanted(self.overlay_topic))
+        frame = self.runner.run(inputs, render_overlay={
+            name for name, topic in self.overlay_topics.items() if self.publishers_.wanted(topic)})
         processed = time.perf_counter()
         if self._active:
             self.publishers_.publish(frame, *headers(inputs))
@@ -203,7 +200,9 @@ class PerceptionNode(LifecycleNode):
         self.get_logger().error(f'{text}; the node goes on (please report this as a bug)',
                                 throttle_duration_sec=5.0)
 
-    def _on_error(self, messages: tuple[object, ...], exc: BaseException) -> None:
+    def _on_error(self, messages: CamerasFrame[Any], exc: BaseException) -> None:
+        if not self.context.ok():
+            return  # shutting down (Ctrl-C): the frame in flight could not publish
         self.health.drop(DropReason.ERROR, f'{type(exc).__name__}: {exc}')
         self.get_logger().error(f'frame failed ({type(exc).__name__}: {exc}); the node goes on',
                                 throttle_duration_sec=5.0)
@@ -213,7 +212,10 @@ class PerceptionNode(LifecycleNode):
         return self.health.report(header, self.inputs.sync.counters,
                                   [engine.segmenter, engine.text_segmenter, engine.describer],
                                   camera_down=self.inputs.camera_down,
-                                  tf_source=self.extrinsics.source)
+                                  tf_source=self.extrinsics.source,
+                                  cameras=[(camera.counters, down) for camera, down in zip(
+                                      self.inputs.sync.cameras, self.inputs.cameras_down,
+                                      strict=True)])
 
     # Parameters ------------------------------------------------------------------------------
     def _check_parameters(self, changes: list[Parameter[Any]]) -> SetParametersResult:
@@ -222,24 +224,27 @@ class PerceptionNode(LifecycleNode):
             config, _ = to_config(parameters.with_changes(self, changes))
         except InvalidInputError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        transports = [setup.transport for setup in config.cameras]
-        if self._configured and transports != [s.transport for s in self.config.cameras]:
+        def inputs(config: PerceptionConfig) -> list[tuple[str, str]]:
+            return [(setup.name, setup.transport) for setup in config.camera_setups]
+
+        if self._configured and inputs(config) != inputs(self.config):
             return SetParametersResult(successful=False, reason=(
-                'camera.transport (and camera.<name>.transport) is read when the node is '
-                'configured: set it at start, or deactivate, clean up and configure again'))
+                'camera.enabled and camera.transport (and camera.<name>.transport) are read '
+                'when the node is configured: set them at start, or deactivate, clean up and '
+                'configure again'))
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, changes: list[Parameter[Any]]) -> None:
         """Hand the accepted configuration to the runner (after rclpy stored the values)."""
         if not self._configured:
             return  # configure reads them
-        config, extrinsic = parameters.read(self)
+        config, _ = parameters.read(self)
         if self.runner.reconfigure(config):
             self.get_logger().info('segmentation/tracking parameters changed: tracks restart')
         if config.sync != self.config.sync or config.cameras != self.config.cameras:
-            self.inputs.reconfigure(config)  # scans waiting for their camera start again
-        # The worker reads these once per frame; swapping them is atomic.
-        self.config, self.static_extrinsic = config, extrinsic
+            self.inputs.reconfigure(config)  # scans waiting for their cameras start again
+        # The worker reads it once per frame; swapping it is atomic.
+        self.config = config
 
 
 def main(args: list[str] | None = None) -> None:
