@@ -188,3 +188,42 @@ def test_bad_input_exits_2_with_a_message(kitti_dir: Path, tmp_path: Path,
     assert err.startswith('kitti-to-bag: error: ') and message in err
     assert 'Traceback' not in err
     assert not output.exists()
+
+
+def test_the_right_colour_camera_becomes_a_second_camera(kitti_dir: Path, tmp_path: Path,
+                                                         capsys) -> None:
+    # The shared data has no image_3/: image_2 stands in for its pixels (the boxes come from
+    # the LiDAR points and the calibration's P3, not from the pixels).
+    from vlm_seg_ros.tools.process_bag import main as process_bag
+
+    folder = tmp_path / 'stereo'
+    for name, suffix in (('velodyne', 'bin'), ('image_2', 'png'), ('calib', 'txt')):
+        (folder / name).mkdir(parents=True)
+        (folder / name / f'000000.{suffix}').symlink_to(kitti_dir / name / f'000000.{suffix}')
+    (folder / 'image_3').mkdir()
+    (folder / 'image_3' / '000000.png').symlink_to(kitti_dir / 'image_2' / '000000.png')
+    assert main([str(folder), str(tmp_path / 'bag'), '--period', '0.1']) == 0
+    with BagReader(tmp_path / 'bag') as reader:
+        assert {'/kitti/right/image', '/kitti/right/camera_info'} <= set(reader.topics)
+        info = next(to_ros(m) for m in reader.messages(['/kitti/right/camera_info']))
+    calibration = kitti.read_calibration(kitti_dir / 'calib' / '000000.txt')
+    assert calibration.p3 is not None
+    np.testing.assert_allclose(np.reshape(info.p, (3, 4)), calibration.p3)
+    assert info.header.frame_id == 'camera_color_left'  # the frame P3 projects from
+
+    assert process_bag([str(tmp_path / 'bag'), str(tmp_path / 'out'), '--quiet', '--no-models',
+                        '-p', 'cameras:=[left, right]', '-p', 'camera.rectified:=true',
+                        '-p', 'tracking.min_hits:=1', '--image', 'left=/kitti/image',
+                        '--camera-info', 'left=/kitti/camera_info']) == 0
+    assert 'camera right: 1 frames' in capsys.readouterr().out
+    with BagReader(tmp_path / 'out') as reader:
+        labels = {m.topic: to_ros(m) for m in reader.messages(
+            ['/perception/left/labels', '/perception/right/labels'])}
+    left, right = (image_to_array(labels[f'/perception/{name}/labels'])
+                   for name in ('left', 'right'))
+    # The right camera sits 0.54 m to the right: every object it shares with the left one
+    # appears further left in its image (positive disparity).
+    shared = (set(np.unique(left)) & set(np.unique(right))) - {0}
+    assert len(shared) >= 5
+    for value in shared:
+        assert np.nonzero(right == value)[1].mean() < np.nonzero(left == value)[1].mean()

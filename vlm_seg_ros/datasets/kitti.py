@@ -28,22 +28,34 @@ class KittiCalibration:
             coordinates.
         r0_rect: (3, 3) rotation from camera-0 coordinates to rectified camera-0 coordinates.
         velo_to_cam: Velodyne frame -> camera-0 optical frame (``Tr_velo_to_cam``).
+        p3: (3, 4) projection of the right colour camera (image_3) from rectified camera-0
+            coordinates; None when the file has no ``P3``.
 
     """
 
     p2: npt.NDArray[np.float64]
     r0_rect: npt.NDArray[np.float64]
     velo_to_cam: RigidTransform
+    p3: npt.NDArray[np.float64] | None = None
 
-    def camera_model(self, width: int, height: int) -> CameraModel:
-        """CameraInfo-style model of image_2 in camera-0's optical frame.
+    def camera_model(self, width: int, height: int, *, right: bool = False) -> CameraModel:
+        """CameraInfo-style model of image_2 (``right``: image_3) in camera-0's optical frame.
 
-        KITTI images are already rectified, so D is zero, R is ``R0_rect`` and P is ``P2``;
-        ``project_rectified`` then reproduces ``P2 @ R0_rect @ X``. Use only that: KITTI
-        publishes no raw image, and ``project_raw`` (K, no R, no baseline) does not match it.
+        KITTI images are already rectified, so D is zero, R is ``R0_rect`` and P is ``P2``
+        (``P3``); ``project_rectified`` then reproduces ``P2 @ R0_rect @ X``. Use only that:
+        KITTI publishes no raw image, and ``project_raw`` (K, no R, no baseline) does not match
+        it.
+
+        Raises:
+            InvalidInputError: for ``right`` without ``P3``.
+
         """
-        return CameraModel(width=width, height=height, k=self.p2[:, :3], d=np.zeros(5),
-                           r=self.r0_rect, p=self.p2)
+        p = self.p3 if right else self.p2
+        if p is None:
+            msg = 'this calibration has no P3 (the right colour camera)'
+            raise InvalidInputError(msg)
+        return CameraModel(width=width, height=height, k=p[:, :3], d=np.zeros(5),
+                           r=self.r0_rect, p=p)
 
     def velo_to_rect(self, points: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Map (N, 3) Velodyne points into rectified camera-0 coordinates (the labels')."""
@@ -63,7 +75,9 @@ def read_calibration(path: str | Path) -> KittiCalibration:
                  if ':' in line)
     values: dict[str, npt.NDArray[np.float64]] = {}
     # Only the keys used are parsed: other calibration files carry text lines (calib_time).
-    for key, size in (('P2', 12), ('R0_rect', 9), ('Tr_velo_to_cam', 12)):
+    for key, size in (('P2', 12), ('R0_rect', 9), ('Tr_velo_to_cam', 12), ('P3', 12)):
+        if key == 'P3' and key not in lines:
+            continue
         try:
             values[key] = np.array(lines.get(key, '').split(), dtype=np.float64)
         except ValueError as error:
@@ -75,7 +89,8 @@ def read_calibration(path: str | Path) -> KittiCalibration:
     return KittiCalibration(p2=values['P2'].reshape(3, 4),
                             r0_rect=values['R0_rect'].reshape(3, 3),
                             velo_to_cam=RigidTransform.from_matrix(
-                                values['Tr_velo_to_cam'].reshape(3, 4)))
+                                values['Tr_velo_to_cam'].reshape(3, 4)),
+                            p3=values['P3'].reshape(3, 4) if 'P3' in values else None)
 
 
 def read_velodyne(path: str | Path) -> npt.NDArray[np.float32]:

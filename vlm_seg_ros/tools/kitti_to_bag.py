@@ -15,6 +15,11 @@ alike) and written as:
 - ``/kitti/image``: Image (``rgb8``) in ``camera_color_left``;
 - ``/kitti/camera_info``: CameraInfo of the rectified image (D zero, R = R0_rect, P = P2): play
   it to perception_node with ``camera.rectified: true``;
+- ``/kitti/right/image`` and ``/kitti/right/camera_info`` (P = P3), for the frames that have
+  ``image_3/`` (the right colour camera): a second camera, in the same ``camera_color_left``
+  frame (rectified camera 0, which P2 and P3 both project from; see
+  ``datasets.kitti_messages``). Process both with
+  ``-p cameras:=[left,right] --image left=/kitti/image --camera-info left=/kitti/camera_info``;
 - ``/kitti/labels`` (when ``label_2/`` exists): MarkerArray, one CUBE per labelled object
   (``DontCare`` skipped) in ``velo_link``, namespace ``kitti``, the KITTI type in ``text``,
   ids from 0 in each frame and a lifetime of one period (RViz drops a frame's boxes when the
@@ -61,6 +66,8 @@ from vlm_seg_ros.ros.conversions import time_from_ns
 POINTS_TOPIC = '/kitti/points'
 IMAGE_TOPIC = '/kitti/image'
 CAMERA_INFO_TOPIC = '/kitti/camera_info'
+RIGHT_IMAGE_TOPIC = '/kitti/right/image'
+RIGHT_CAMERA_INFO_TOPIC = '/kitti/right/camera_info'
 LABELS_TOPIC = '/kitti/labels'
 LABEL_NAMESPACE = 'kitti'
 DEFAULT_PERIOD = Decimal('2.0')
@@ -84,6 +91,7 @@ class Summary:
     messages: int
     path: Path
     bytes: int
+    right: int = 0  # frames with the right colour camera (image_3)
 
 
 def frames_in(folder: Path) -> list[str]:
@@ -194,6 +202,7 @@ def convert(folder: str | Path, output: str | Path, *, frames: list[str] | None 
     labels = folder / 'label_2'
     lifetime = Duration(sec=period_ns // _NS, nanosec=period_ns % _NS)
     previous: list[float] | None = None
+    right = 0
     with BagWriter(output, storage=storage, overwrite=overwrite) as bag:
         for index, frame in enumerate(tqdm(frames, desc='kitti-to-bag', unit='frame',
                                            file=sys.stderr, disable=not progress)):
@@ -212,6 +221,10 @@ def convert(folder: str | Path, output: str | Path, *, frames: list[str] | None 
             # sync.camera_timeout, and a scan that comes before its image then goes alone.
             bag.write(IMAGE_TOPIC, image, stamp)
             bag.write(CAMERA_INFO_TOPIC, info, stamp)
+            if messages.right is not None:
+                right += 1
+                bag.write(RIGHT_IMAGE_TOPIC, messages.right[0], stamp)
+                bag.write(RIGHT_CAMERA_INFO_TOPIC, messages.right[1], stamp)
             bag.write(POINTS_TOPIC, cloud, stamp)
             if labels.is_dir():
                 label_file = labels / f'{frame}.txt'
@@ -221,7 +234,8 @@ def convert(folder: str | Path, output: str | Path, *, frames: list[str] | None 
                                                       lifetime), stamp)
         written = bag.message_count
     size = sum(path.stat().st_size for path in Path(output).iterdir() if path.is_file())
-    return Summary(frames=len(frames), messages=written, path=Path(output), bytes=size)
+    return Summary(frames=len(frames), messages=written, path=Path(output), bytes=size,
+                   right=right)
 
 
 def _seconds(text: str) -> Decimal:
@@ -268,9 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(f'kitti-to-bag: {summary.frames} frames, {summary.messages} messages -> '
           f'{summary.path} ({args.storage}, {summary.bytes / 1e6:.1f} MB)')
+    stereo = (' -p cameras:=[left,right] --image left=/kitti/image --camera-info '
+              'left=/kitti/camera_info' if summary.right else '')
     print('kitti-to-bag: process it with `python -m vlm_seg_ros.tools.process_bag '
           f'{summary.path} {summary.path}_annotated -p camera.rectified:=true '
-          '-p tracking.min_hits:=1` (rectified images; unrelated snapshots)')
+          f'-p tracking.min_hits:=1{stereo}` (rectified images; unrelated snapshots)')
     return 0
 
 
