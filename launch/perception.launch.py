@@ -3,6 +3,8 @@
 ros2 launch vlm_seg_ros perception.launch.py
 ros2 launch vlm_seg_ros perception.launch.py points:=/ouster/points image:=/camera/image_raw \
         camera_info:=/camera/camera_info target_frame:=base_link use_sim_time:=true
+ros2 launch vlm_seg_ros perception.launch.py cameras:=[front,left,right] \
+        remappings:='front/image:=/cam_f/image_raw front/camera_info:=/cam_f/camera_info ...'
 
 The nodes, their parameters, remappings and environment come from vlm_seg_ros.tools.bringup, which
 `python -m vlm_seg_ros.tools.bringup` (the same graph without `ros2 launch`) uses too.

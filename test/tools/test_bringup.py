@@ -45,8 +45,23 @@ def test_arguments_become_remappings_parameters_and_a_command_line() -> None:
     assert ('--log-level', 'debug') in pairs
 
 
+def test_several_cameras_and_their_remappings_reach_the_command_line() -> None:
+    [node] = bringup.nodes({
+        'cameras': '[front, left,right]',
+        'remappings': 'front/image:=/cam_f/image_raw  left/camera_info:=/cam_l/info'})
+    assert node.parameters['cameras'] == ['front', 'left', 'right']
+    assert node.remappings == (('front/image', '/cam_f/image_raw'),
+                               ('left/camera_info', '/cam_l/info'))
+    pairs = list(zip(node.command()[2::2], node.command()[3::2], strict=True))
+    assert ('-p', 'cameras:=["front", "left", "right"]') in pairs
+    assert ('-r', 'front/image:=/cam_f/image_raw') in pairs
+    assert 'cameras' not in bringup.nodes({})[0].parameters  # the params file's, else one
+
+
 @pytest.mark.parametrize('values', [{'pointz': 'x'}, {'use_sim_time': 'maybe'},
-                                    {'log_level': 'loud'}])
+                                    {'log_level': 'loud'}, {'cameras': '[front,front]'},
+                                    {'cameras': '[front-left]'},
+                                    {'remappings': 'front/image=/x'}])
 def test_bad_arguments_are_refused_with_the_reason(values: dict[str, str]) -> None:
     with pytest.raises(InvalidInputError, match=next(iter(values))):
         bringup.nodes(values)

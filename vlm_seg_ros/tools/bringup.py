@@ -7,6 +7,8 @@ parameters, remappings, environment and log level. The twin exists because ``lau
 
     python -m vlm_seg_ros.tools.bringup points:=/ouster/points image:=/camera/image_raw \\
         camera_info:=/camera/camera_info target_frame:=base_link
+    python -m vlm_seg_ros.tools.bringup cameras:=[front,left,right] \\
+        remappings:='front/image:=/cam_f/image_raw front/camera_info:=/cam_f/camera_info ...'
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
 
 from vlm_seg_ros.errors import InvalidInputError
+from vlm_seg_ros.runtime.config import camera_names
 
 PACKAGE = 'vlm_seg_ros'
 LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
@@ -49,6 +52,12 @@ def arguments() -> tuple[Argument, ...]:
         Argument('points', 'points', 'LiDAR sensor_msgs/PointCloud2 topic'),
         Argument('image', 'image', 'camera sensor_msgs/Image topic'),
         Argument('camera_info', 'camera_info', 'sensor_msgs/CameraInfo topic of that camera'),
+        Argument('cameras', '', 'several cameras by name, e.g. [front,left,right]: each '
+                 'subscribes to <name>/image and <name>/camera_info; empty: the value in '
+                 'params_file (default: one unnamed camera on image and camera_info)'),
+        Argument('remappings', '', "more remappings of the node, 'from:=to' separated by "
+                 "spaces, e.g. each camera's topics: 'front/image:=/cam_f/image_raw "
+                 "front/camera_info:=/cam_f/camera_info'"),
         Argument('target_frame', '',
                  'frame of the outputs (z up, e.g. base_link); empty: the value in params_file'),
         Argument('params_file', _share('config', 'perception.yaml'),
@@ -69,7 +78,7 @@ class NodeLaunch:
     name: str
     namespace: str
     params_files: tuple[str, ...]
-    parameters: dict[str, bool | str]
+    parameters: dict[str, bool | str | list[str]]
     remappings: tuple[tuple[str, str], ...]
     log_level: str
     env: dict[str, str] = field(default_factory=dict)
@@ -117,19 +126,39 @@ def nodes(values: Mapping[str, str]) -> list[NodeLaunch]:
     if v['log_level'] not in LOG_LEVELS:
         msg = f'log_level must be one of {LOG_LEVELS}, got {v["log_level"]!r}'
         raise InvalidInputError(msg)
-    parameters: dict[str, bool | str] = {'use_sim_time': _bool('use_sim_time',
-                                                               v['use_sim_time'])}
+    parameters: dict[str, bool | str | list[str]] = {
+        'use_sim_time': _bool('use_sim_time', v['use_sim_time'])}
     if v['target_frame']:  # only when given: an empty default must not override params_file
         parameters['target_frame'] = v['target_frame']
+    if v['cameras']:  # likewise
+        parameters['cameras'] = _cameras(v['cameras'])
+    remappings = [(topic, v[topic]) for topic in ('points', 'image', 'camera_info')
+                  if v[topic] != topic]
+    for pair in v['remappings'].split():
+        source, sep, target = pair.partition(':=')
+        if not sep or not source or not target:
+            msg = f"remappings are 'from:=to' separated by spaces, got {pair!r}"
+            raise InvalidInputError(msg)
+        remappings.append((source, target))
     return [NodeLaunch(
         executable='perception_node', name='perception', namespace=v['namespace'],
         params_files=(v['params_file'],) if v['params_file'] else (),
         parameters=parameters,
-        remappings=tuple((topic, v[topic]) for topic in ('points', 'image', 'camera_info')
-                         if v[topic] != topic),
+        remappings=tuple(remappings),
         log_level=v['log_level'],
         env={'FASTDDS_DEFAULT_PROFILES_FILE': v['dds_profile']} if v['dds_profile'] else {},
     )]
+
+
+def _cameras(text: str) -> list[str]:
+    """Read ``cameras:=[front,left]`` (or ``front,left``) as the list of names.
+
+    Raises:
+        InvalidInputError: on a name that is not a camera name, or one given twice.
+
+    """
+    names = [name.strip() for name in text.strip().strip('[]').split(',') if name.strip()]
+    return camera_names(names)
 
 
 def parse(argv: list[str]) -> dict[str, str]:
