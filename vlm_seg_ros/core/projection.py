@@ -97,13 +97,19 @@ def _candidates(xyz: npt.NDArray[np.floating], camera: CameraModel, *, rectified
         return np.flatnonzero(camera.depth(xyz, rectified=rectified, transform=transform)
                               > min_depth)
     matrix, offset = linear
-    h = xyz @ matrix.T.astype(xyz.dtype)
-    depth = h[:, 2] + offset[2]
-    u, v = h[:, 0] + offset[0], h[:, 1] + offset[1]
+    # Homogeneous pixel (u, v, depth) = matrix @ x + offset; each bound of the pyramid is a
+    # linear form of x too, so the five become one (N, 3) @ (3, 5) product and one test:
+    # depth >= min_depth, u >= -1.5 depth, u <= width depth, v likewise.
     width, height = camera.image_width + 0.5, camera.image_height + 0.5
+    u, v, depth = np.c_[matrix, offset]
+    forms = np.array([depth - [0, 0, 0, min_depth], u + 1.5 * depth, width * depth - u,
+                      v + 1.5 * depth, height * depth - v])
+    # (5, N): each bound a contiguous row, so the tests run along the scan.
+    bounds = forms[:, :3].astype(xyz.dtype) @ xyz.T
     with np.errstate(invalid='ignore'):
-        keep = (depth > min_depth) & (u >= -1.5 * depth) & (u <= width * depth) \
-            & (v >= -1.5 * depth) & (v <= height * depth)
+        keep = bounds[0] >= -forms[0, 3]
+        for bound, constant in zip(bounds[1:], forms[1:, 3], strict=True):
+            keep &= bound >= -constant
     return np.flatnonzero(keep)
 
 
