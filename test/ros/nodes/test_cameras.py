@@ -37,7 +37,7 @@ def objects_in_process(kitti_dir: Path, points_every: int = 1) -> int:
     from vlm_seg_ros.core.scene import ScenePipeline
 
     kitti = kitti_messages(kitti_dir, '000000')
-    config, _ = to_config({'camera.rectified': True})
+    config = to_config({'camera.rectified': True})
     scene = ScenePipeline(config)
     points = pointcloud2_to_xyz(kitti.cloud)[::points_every]
     frames = [scene.process(points, 100_000_000 * i) for i in range(10)]
@@ -222,10 +222,11 @@ def turned(pose: Sequence[float], yaw_degrees: float) -> list[float]:
 def test_three_cameras_one_silent_one_best_effort_the_others_keep_their_boxes(
         ros, spawn, python_exe, kitti_dir, tmp_path, expected_ids: int) -> None:
     # One process per sensor, default Fast DDS settings: the LiDAR, a reliable 1080p front
-    # camera, a best-effort JPEG left camera turned 90 degrees left; the right camera listed
-    # but silent (its driver never started). Scans must keep coming with every object, the
-    # front and left cameras must keep giving image boxes, each from the camera that sees the
-    # object, and /diagnostics must single out the right camera as down.
+    # camera, a best-effort JPEG left camera turned 90 degrees left whose frames come in
+    # pairs in reverse order; the right camera listed but silent (its driver never started).
+    # Scans must keep coming with every object, the front and left cameras must keep giving
+    # image boxes, each from the camera that sees the object, and /diagnostics must single
+    # out the right camera as down.
     kitti = kitti_messages(kitti_dir, '000000')
     namespace = '/ring'
     params = tmp_path / 'ring.yaml'
@@ -259,7 +260,7 @@ def test_three_cameras_one_silent_one_best_effort_the_others_keep_their_boxes(
                       'camera', '--seconds', str(SECONDS)], env=clean),
                spawn([python_exe, str(PEER), str(kitti_dir), '/left_driver', '--only',
                       'camera', '--qos', 'best_effort', '--transport', 'compressed',
-                      '--seconds', str(SECONDS)], env=clean)]
+                      '--shuffle', '--seconds', str(SECONDS)], env=clean)]
     assert ros.spin_until(lambda: all(d.proc.poll() is not None for d in drivers),
                           timeout=SECONDS + 60), [d.output() for d in drivers]
     ros.spin_until(lambda: False, timeout=1.5)
