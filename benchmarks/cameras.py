@@ -113,8 +113,8 @@ def sizes(repeat: int, kitti_dir: Path) -> None:
     from vlm_seg_ros.runtime.config import to_config
 
     kitti = kitti_messages(kitti_dir, '000000')
-    config, extrinsic = to_config({'camera.rectified': True,
-                                   'lidar_to_camera': kitti.lidar_to_camera})
+    config = to_config({'camera.rectified': True, 'lidar_to_camera': kitti.lidar_to_camera})
+    extrinsic = config.cameras[0].lidar_to_camera
     assert extrinsic is not None  # (one camera: the lidar_to_camera parameter)
     points = pointcloud2_to_xyz(kitti.cloud)
     rgb = image_to_array(kitti.image, desired_encoding='rgb8')

@@ -156,7 +156,7 @@ def test_a_parameter_override_that_looks_like_python_stays_a_string(marker: Path
     values = parameters.read_values(None, [f'target_frame:={payload}',
                                            f'models.describer:={payload}'])
     assert values == {'target_frame': payload, 'models.describer': payload}
-    config, _ = parameters.to_config(values)
+    config = parameters.to_config(values)
     assert config.target_frame == payload and config.models.describer == payload
     # The same from a parameters file.
     params = tmp_path / 'params.yaml'

@@ -829,7 +829,7 @@ _CONFIGS: dict[tuple[tuple[str, Any], ...], PerceptionConfig] = {}
 def _config(values: dict[str, Any]) -> PerceptionConfig:
     key = tuple(sorted(values.items()))
     if key not in _CONFIGS:
-        _CONFIGS[key] = to_config(values)[0]
+        _CONFIGS[key] = to_config(values)
     return _CONFIGS[key]
 
 

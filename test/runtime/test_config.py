@@ -33,7 +33,9 @@ def test_the_shipped_yaml_sets_every_declared_parameter_and_nothing_else() -> No
     # comment (an empty list in a ROS parameters file has no type).
     assert sorted(values) == sorted(set(parameters.parameter_names()) - {'cameras'})
     assert '# cameras: [front, left, right]' in REPO_CONFIG.read_text()
-    config, extrinsic = parameters.to_config(values)
+    config = parameters.to_config(values)
+    extrinsic = config.cameras[0].lidar_to_camera
+    assert extrinsic is not None
     # The file documents the defaults: one unnamed camera with the global camera settings.
     assert replace(config, cameras=()) == parameters.PerceptionConfig()
     assert [(c.name, c.rectified, c.transport, c.offset) for c in config.cameras] == [
@@ -71,8 +73,8 @@ def test_a_nearly_unit_quaternion_is_normalised() -> None:
 def test_read_values_takes_a_parameters_file_then_overrides(tmp_path: Path) -> None:
     """What process-bag and the demo read: the shipped file gives the defaults."""
     values = parameters.read_values(REPO_CONFIG, [])
-    config, _ = parameters.to_config(values)
-    assert config == parameters.to_config({})[0]
+    config = parameters.to_config(values)
+    assert config == parameters.to_config({})
     values = parameters.read_values(REPO_CONFIG, ['segmentation.max_range:=30',
                                                   'target_frame:=', 'camera.enabled:=false'])
     assert values['segmentation.max_range'] == 30 and values['target_frame'] == ''
@@ -87,7 +89,7 @@ def test_read_values_takes_a_parameters_file_then_overrides(tmp_path: Path) -> N
 
 def test_several_cameras_each_with_its_own_settings_or_the_global_ones() -> None:
     pose = [0.1, 0.0, 0.0, 0.5, -0.5, 0.5, 0.5]
-    config, first = parameters.to_config({
+    config = parameters.to_config({
         'cameras': ['front', 'left', 'right'], 'camera.rectified': True,
         'sync.camera_offset': -0.02, 'camera.left.rectified': False,
         'camera.left.transport': 'compressed', 'camera.right.sync_offset': 0.01,
@@ -96,7 +98,7 @@ def test_several_cameras_each_with_its_own_settings_or_the_global_ones() -> None
         ('front', True, 'raw', -0.02), ('left', False, 'compressed', -0.02),
         ('right', True, 'raw', 0.01)]
     # Several cameras are not in one place: the global lidar_to_camera is none of theirs.
-    assert first is None and config.cameras[0].lidar_to_camera is None
+    assert [c.lidar_to_camera is None for c in config.cameras] == [True, True, False]
     right = config.cameras[2].lidar_to_camera
     assert right is not None
     np.testing.assert_allclose(right.translation, [0.1, 0, 0])
@@ -106,12 +108,14 @@ def test_several_cameras_each_with_its_own_settings_or_the_global_ones() -> None
 def test_the_only_camera_named_or_not_takes_the_global_extrinsic() -> None:
     pose = [0.2, 0.0, 0.0, 0.5, -0.5, 0.5, 0.5]
     for names in ([], ['front']):
-        config, first = parameters.to_config({'cameras': names, 'lidar_to_camera': pose})
-        assert first is not None and first is config.cameras[0].lidar_to_camera
+        config = parameters.to_config({'cameras': names, 'lidar_to_camera': pose})
+        first = config.cameras[0].lidar_to_camera
+        assert first is not None
         np.testing.assert_allclose(first.translation, [0.2, 0, 0])
     # Declared but not set (None) is not given.
-    config, first = parameters.to_config({'cameras': ['front'], 'lidar_to_camera': pose,
-                                          'camera.front.lidar_to_camera': None})
+    config = parameters.to_config({'cameras': ['front'], 'lidar_to_camera': pose,
+                                   'camera.front.lidar_to_camera': None})
+    first = config.cameras[0].lidar_to_camera
     assert first is not None
     np.testing.assert_allclose(first.translation, [0.2, 0, 0])
 
@@ -141,6 +145,6 @@ def test_a_parameters_file_names_cameras_and_their_own_settings(tmp_path: Path) 
                     '    camera:\n      rectified: true\n'
                     '      left:\n        transport: compressed\n')
     values = parameters.read_values(path, ['camera.front.sync_offset:=0.1'])
-    config, _ = parameters.to_config(values)
+    config = parameters.to_config(values)
     assert [(c.name, c.rectified, c.transport, c.offset) for c in config.cameras] == [
         ('front', True, 'raw', 0.1), ('left', True, 'compressed', 0.0)]

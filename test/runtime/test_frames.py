@@ -36,7 +36,7 @@ class Runner:
     """A runner on a geometry-only engine (no models), and what it told its caller."""
 
     def __init__(self, config: PerceptionConfig | None = None) -> None:
-        self.config = config or to_config({})[0]
+        self.config = config or to_config({})
         self.engine = SemanticEngine(replace(self.config.models, segmenter='', describer='',
                                              text_segmenter=''), self.config, inline=True,
                                      log=lambda level, text: None)
@@ -60,7 +60,7 @@ def test_the_stamp_gate_refuses_stamps_far_from_the_clock() -> None:
     ahead = runner.check_stamp(now + 2 * NS, now, '/image')
     assert ahead is not None and ahead.reason == 'stamp_in_future' and 'chrony' in ahead.text
     assert runner.check_stamp(0, 0, '/points') is None  # no clock yet (use_sim_time)
-    lenient = Runner(to_config({'sync.max_stamp_age': 0.0, 'sync.max_stamp_lead': 0.0})[0])
+    lenient = Runner(to_config({'sync.max_stamp_age': 0.0, 'sync.max_stamp_lead': 0.0}))
     assert lenient.runner.check_stamp(0, now, '/points') is None  # 0 turns a check off
 
 

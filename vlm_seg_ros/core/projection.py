@@ -98,8 +98,8 @@ def _candidates(xyz: npt.NDArray[np.floating], camera: CameraModel, *, rectified
                               > min_depth)
     matrix, offset = linear
     # Homogeneous pixel (u, v, depth) = matrix @ x + offset; each bound of the pyramid is a
-    # linear form of x too, so the five become one (N, 3) @ (3, 5) product and one test:
-    # depth >= min_depth, u >= -1.5 depth, u <= width depth, v likewise.
+    # linear form of x too, so the five become one (5, 3) @ (3, N) product, then five tests
+    # along the scan: depth >= min_depth, u >= -1.5 depth, u <= width depth, v likewise.
     width, height = camera.image_width + 0.5, camera.image_height + 0.5
     u, v, depth = np.c_[matrix, offset]
     forms = np.array([depth - [0, 0, 0, min_depth], u + 1.5 * depth, width * depth - u,

@@ -184,8 +184,8 @@ def camera_names(values: Any) -> list[str]:
     return names
 
 
-def to_config(values: dict[str, Any]) -> tuple[PerceptionConfig, RigidTransform | None]:
-    """Build the config and the first camera's static extrinsic from values by name.
+def to_config(values: dict[str, Any]) -> PerceptionConfig:
+    """Build the config from parameter values by name.
 
     ``cameras`` and ``camera.<name>.*`` become ``PerceptionConfig.cameras``. A camera's own
     parameter that is None (declared, not set) is not given. The global ``lidar_to_camera``
@@ -210,8 +210,7 @@ def to_config(values: dict[str, Any]) -> tuple[PerceptionConfig, RigidTransform 
         msg = (f'parameters {unused} are not those of a listed camera (cameras: {listed}); '
                f'each camera has camera.<name>.{{{", ".join(CAMERA_KEYS)}}}')
         raise InvalidInputError(msg)
-    config = replace(config, cameras=tuple(cameras))
-    return config, cameras[0].lidar_to_camera
+    return replace(config, cameras=tuple(cameras))
 
 
 def _camera(name: str, own: dict[str, Any], config: PerceptionConfig,

@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         values = read_values(None, args.overrides)
-        config, _ = to_config({**DEMO_PARAMETERS, **values})
+        config = to_config({**DEMO_PARAMETERS, **values})
     except VlmSegError as exc:
         print(f'demo: {exc}', file=sys.stderr)
         return 2

@@ -323,7 +323,7 @@ def process_bag(source: Path, output: Path, *, values: dict[str, Any],
         msg = (f'the output {output} is the input bag {source} or holds it; write the '
                'annotated bag somewhere else')
         raise InvalidInputError(msg)
-    config, _ = to_config(values)
+    config = to_config(values)
     if not models:
         config = replace(config, models=replace(config.models, segmenter='', describer=''))
     summary = Summary()

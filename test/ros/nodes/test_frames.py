@@ -41,7 +41,7 @@ def messages(*, in_tf: tuple[str, ...] = ('front', 'left', 'right')) -> tuple:
 
 
 def decode(scan, cameras, extrinsics, values=None):
-    config, _ = to_config({'cameras': ['front', 'left', 'right'], **(values or {})})
+    config = to_config({'cameras': ['front', 'left', 'right'], **(values or {})})
     dropped: list[tuple[DropReason, str]] = []
     warnings: list[str] = []
     inputs = decode_frame(scan, cameras, config, extrinsics, warn=warnings.append,
@@ -97,7 +97,7 @@ def test_the_only_camera_falls_back_to_the_global_extrinsic_silently_without_tf(
     scan, cameras, _ = messages()
     empty = StaticTransforms(TransformTree())
     pose = SCENE.cameras[0].pose
-    config, _ = to_config({'cameras': ['front'], 'lidar_to_camera': pose})
+    config = to_config({'cameras': ['front'], 'lidar_to_camera': pose})
     inputs = decode_frame(scan, cameras[:1], config, empty, warn=pytest.fail,
                           dropped=lambda *args: pytest.fail(str(args)))
     assert inputs is not None and inputs.camera is not None

@@ -18,7 +18,6 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from vlm_seg_ros.core.config import ParameterSpec, parameter_specs
-from vlm_seg_ros.core.transforms import RigidTransform
 from vlm_seg_ros.errors import InvalidInputError
 from vlm_seg_ros.runtime.config import (
     CAMERA_KEYS,
@@ -109,7 +108,7 @@ def _values(node: Node, *, declare: bool) -> dict[str, Any]:
     return values
 
 
-def read(node: Node) -> tuple[PerceptionConfig, RigidTransform | None]:
+def read(node: Node) -> PerceptionConfig:
     """Read the node's parameters into its config (see ``to_config``).
 
     Raises:

@@ -72,7 +72,7 @@ class PerceptionNode(LifecycleNode):
         """Read the parameters, create the outputs, inputs and worker."""
         error = self._on_callback_error
         try:
-            self.config, _ = parameters.read(self)
+            self.config = parameters.read(self)
             config = self.config
             names = [setup.name for setup in config.camera_setups]
             self.health = Health(self.get_name(), [t for _, _, t in input_topics(self, config)],
@@ -221,7 +221,7 @@ class PerceptionNode(LifecycleNode):
     def _check_parameters(self, changes: list[Parameter[Any]]) -> SetParametersResult:
         """Accept a change only if the whole new configuration is valid (nothing applied)."""
         try:
-            config, _ = to_config(parameters.with_changes(self, changes))
+            config = to_config(parameters.with_changes(self, changes))
         except InvalidInputError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         def inputs(config: PerceptionConfig) -> list[tuple[str, str]]:
@@ -238,7 +238,7 @@ class PerceptionNode(LifecycleNode):
         """Hand the accepted configuration to the runner (after rclpy stored the values)."""
         if not self._configured:
             return  # configure reads them
-        config, _ = parameters.read(self)
+        config = parameters.read(self)
         if self.runner.reconfigure(config):
             self.get_logger().info('segmentation/tracking parameters changed: tracks restart')
         if config.sync != self.config.sync or config.cameras != self.config.cameras:
