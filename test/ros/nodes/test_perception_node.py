@@ -395,12 +395,16 @@ def test_each_input_follows_the_reliability_of_its_publishers(ros, spawn) -> Non
         depth=5, reliability=ReliabilityPolicy.RELIABLE))
     assert ros.spin_until(lambda: reliability() == ReliabilityPolicy.RELIABLE, timeout=20), \
         node.output()
-    assert 'subscribing reliable: its 1 publisher(s) are all reliable' in node.output()
+    # The log line is written by the node process; the graph can show the new subscription
+    # before the line reaches its log file.
+    assert ros.spin_until(lambda: 'subscribing reliable: its 1 publisher(s) are all reliable'
+                          in node.output(), timeout=5), node.output()
     # A best-effort driver joins: a reliable subscription would not match it.
     best_effort = ros.node.create_publisher(PointCloud2, topic, qos_profile_sensor_data)
     assert ros.spin_until(lambda: reliability() == ReliabilityPolicy.BEST_EFFORT, timeout=20), \
         node.output()
-    assert '1 of its 2 publisher(s) are best effort' in node.output()
+    assert ros.spin_until(lambda: '1 of its 2 publisher(s) are best effort' in node.output(),
+                          timeout=5), node.output()
     ros.node.destroy_publisher(best_effort)
     assert ros.spin_until(lambda: reliability() == ReliabilityPolicy.RELIABLE, timeout=20), \
         node.output()
