@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 import math
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
+from vlm_seg_ros.core import native
 from vlm_seg_ros.errors import InvalidInputError
 
 FloatArray = npt.NDArray[np.float64]
@@ -131,8 +131,8 @@ class OrientedBox:
 def oriented_box(points: npt.NDArray[np.floating]) -> OrientedBox:
     """Fit the gravity-aligned box of least footprint area around (N >= 1, 3) finite points.
 
-    The footprint is OpenCV's minimum-area rectangle (rotating calipers over the convex hull
-    of x, y); z spans the points' lowest to highest.
+    The footprint is the least-area rectangle around the convex hull of x, y (one side along a
+    hull edge, as OpenCV's ``minAreaRect``); z spans the points' lowest to highest.
     """
     if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
         msg = f'a box needs an (N >= 1, 3) array of points, got shape {points.shape}'
@@ -145,21 +145,21 @@ def oriented_box(points: npt.NDArray[np.floating]) -> OrientedBox:
 
 def yaw_box(xy: npt.NDArray[np.floating], low: float, high: float) -> OrientedBox:
     """Box of least footprint area around finite (N >= 1, 2) ``xy``, from ``low`` to ``high``."""
-    # OpenCV works in float32: relative to the first point (map frames are kilometres wide)
-    # and rounded to a micrometre (it mishandles subnormal-size differences).
-    anchor = xy[0].astype(np.float64)
-    relative = np.round(xy - anchor, 6).astype(np.float32)
-    (cx, cy), (a, b), angle = cv2.minAreaRect(relative)
-    cx, cy = cx + anchor[0], cy + anchor[1]
-    yaw = math.radians(angle)
-    if b > a:  # the box's x axis is its longer side
-        a, b = b, a
-        yaw += math.pi / 2
-    yaw = math.remainder(yaw, math.pi)  # in [-pi/2, pi/2]
-    if yaw <= -math.pi / 2:
-        yaw += math.pi
-    center = np.array([cx, cy, (low + high) / 2])
-    size = np.array([a, b, high - low])
+    points = np.zeros((len(xy), 3))
+    points[:, :2] = xy
+    _, _, _, rects = native.group_boxes(points, np.arange(len(xy)), np.array([0, len(xy)]),
+                                        np.zeros(1, dtype=np.int64))
+    return box_from_rect(rects[0], low, high)
+
+
+def box_from_rect(rect: FloatArray, low: float, high: float) -> OrientedBox:
+    """Return the box over a footprint rectangle (centre x, y, longer side, shorter side, yaw).
+
+    The rectangle is the least-area one around the convex hull of the points' x, y (one of its
+    sides lies along a hull edge), as :func:`vlm_seg_ros.core.native.group_boxes` fits it.
+    """
+    center = np.array([rect[0], rect[1], (low + high) / 2])
+    size = np.array([rect[2], rect[3], high - low])
     center.flags.writeable = False
     size.flags.writeable = False
-    return OrientedBox.trusted(center, size, yaw)
+    return OrientedBox.trusted(center, size, float(rect[4]))

@@ -21,21 +21,15 @@ import time
 
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from vlm_seg_ros.core.boxes import AxisAlignedBox, OrientedBox, yaw_box
+from vlm_seg_ros.core import native
+from vlm_seg_ros.core.boxes import AxisAlignedBox, OrientedBox, box_from_rect
 from vlm_seg_ros.core.config import check_ranges, tunable
 from vlm_seg_ros.core.ground import GroundConfig, GroundSegmenter
 from vlm_seg_ros.core.transforms import as_points
 from vlm_seg_ros.errors import InvalidInputError
 
 IndexArray = npt.NDArray[np.int64]
-
-# The 13 of the 26 neighbour offsets of a voxel that come after it in raster order; the other
-# 13 are their negatives, so each touching pair of voxels is found once.
-_HALF_NEIGHBOURHOOD = np.array([(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1)
-                                for dz in (-1, 0, 1) if (dx, dy, dz) > (0, 0, 0)])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,27 +149,28 @@ class Segmentation:
 def crop_mask(points: npt.NDArray[np.floating], config: SegmentationConfig) -> npt.NDArray[
         np.bool_]:
     """Return which (N, 3) points, relative to the sensor, are finite and inside the crop."""
-    x, y, z = points[:, 0], points[:, 1], points[:, 2]
-    with np.errstate(over='ignore', invalid='ignore'):  # huge values square to inf: cropped
-        range_sq = x * x + y * y
-    # Comparisons with NaN are false, so non-finite points drop out here too.
-    mask: npt.NDArray[np.bool_] = ((range_sq >= config.min_range ** 2)
-                                   & (range_sq <= config.max_range ** 2)
-                                   & (z >= config.min_z) & (z <= config.max_z))
-    return mask
+    return _crop(points, (0.0, 0.0, 0.0), config)[0]
+
+
+def _crop(points: npt.NDArray[np.floating], origin: npt.ArrayLike,
+          config: SegmentationConfig) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float32],
+                                               IndexArray]:
+    """Crop in float32 (the precision LiDAR drivers publish); NaN and inf are cropped too.
+
+    Returns the mask, the kept points relative to ``origin``, and their indices.
+    """
+    return native.crop(points, np.asarray(origin, dtype=np.float64).tolist(),
+                       min_range=config.min_range, max_range=config.max_range,
+                       min_z=config.min_z, max_z=config.max_z)
 
 
 def voxel_downsample(points: npt.NDArray[np.floating], voxel_size: float) -> tuple[
         npt.NDArray[np.floating], IndexArray]:
-    """Return the mean point of each occupied voxel and, per input point, its voxel's index."""
-    keys, _ = _voxel_keys(points, np.full(3, voxel_size))
-    _, inverse = np.unique(keys, return_inverse=True)
-    inverse = inverse.astype(np.int64, copy=False)
-    counts = np.bincount(inverse).astype(points.dtype)
-    means = np.empty((len(counts), 3), dtype=points.dtype)
-    for axis in range(3):
-        means[:, axis] = np.bincount(inverse, weights=points[:, axis]) / counts
-    return means, inverse
+    """Return the mean point of each occupied voxel and, per input point, its voxel's index.
+
+    Voxels are numbered in order of their first point; means are float32.
+    """
+    return native.voxel_means(points, (voxel_size,) * 3)
 
 
 def euclidean_clusters(points: npt.NDArray[np.floating], tolerance: float,
@@ -186,27 +181,9 @@ def euclidean_clusters(points: npt.NDArray[np.floating], tolerance: float,
     touch when they share a face, edge or corner. Two points closer than the tolerances (per
     axis) are in the same or touching voxels, so they always share a label; points in touching
     voxels can be up to twice the tolerances apart per axis.
-    Returns one label per point, 0..K-1.
+    Returns one label per point, 0..K-1, numbered in order of each cluster's first point.
     """
-    if len(points) == 0:
-        return np.zeros(0, dtype=np.int64)
-    keys, dims = _voxel_keys(points, np.array([tolerance, tolerance,
-                                               vertical_tolerance or tolerance]))
-    voxels, inverse = np.unique(keys, return_inverse=True)
-    rows, cols = [], []
-    ids = np.arange(len(voxels))
-    for dx, dy, dz in _HALF_NEIGHBOURHOOD:
-        neighbours = voxels + (dx * dims[1] + dy) * dims[2] + dz
-        at = np.minimum(np.searchsorted(voxels, neighbours), len(voxels) - 1)
-        hit = voxels[at] == neighbours
-        rows.append(ids[hit])
-        cols.append(at[hit])
-    edges_from, edges_to = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(len(edges_from), dtype=np.int8), (edges_from, edges_to)),
-                       shape=(len(voxels), len(voxels)))
-    _, component = connected_components(graph, directed=False)
-    labels: npt.NDArray[np.int64] = component[inverse].astype(np.int64)
-    return labels
+    return native.voxel_clusters(points, (tolerance, tolerance, vertical_tolerance or tolerance))
 
 
 # Support surfaces: a surface is the densest horizontal layer of a cluster, this thick (m);
@@ -252,16 +229,13 @@ def split_supported(points: npt.NDArray[np.floating], labels: npt.NDArray[np.int
     result = labels.copy()
     if len(labels) == 0:
         return result
-    counts = np.bincount(labels)
-    order = _grouping_order(labels, len(counts))
-    starts = np.concatenate([[0], np.cumsum(counts)])
+    order, starts = native.group(labels, int(labels.max()) + 1)
+    counts = np.diff(starts)
     next_label = len(counts)
     cells_needed = min_area / SURFACE_CELL ** 2
     # Cheap rejection first: a cluster's bounding rectangle must be able to hold the surface
     # (grown by a cell per side) and it must rise above a surface layer.
-    ordered = points[order]
-    low = np.minimum.reduceat(ordered, starts[:-1], axis=0)
-    high = np.maximum.reduceat(ordered, starts[:-1], axis=0)
+    low, high, _, _ = native.group_boxes(points, order, starts, np.zeros(0, dtype=np.int64))
     extent = high - low + SURFACE_CELL
     candidates = ((counts >= 2 * min_points) & (extent[:, 0] * extent[:, 1] >= min_area)
                   & (extent[:, 2] > 2 * SURFACE_THICKNESS + SURFACE_MARGIN))
@@ -312,18 +286,6 @@ _CELL_SPAN = 1 << 31
 _NEIGHBOUR_CELLS = np.array([dx * _CELL_SPAN + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
 
 
-def _grouping_order(labels: IndexArray, count: int) -> IndexArray:
-    """Return the stable argsort of labels in 0..count-1 (a radix sort when they fit 16 bits).
-
-    numpy sorts 16-bit integers by radix in linear time; int64 labels of a scan take 4-11 ms.
-    """
-    if count <= np.iinfo(np.uint16).max:
-        order: IndexArray = np.argsort(labels.astype(np.uint16), kind='stable')
-        return order
-    order = np.argsort(labels, kind='stable')
-    return order
-
-
 def _cells(points: npt.NDArray[np.floating]) -> npt.NDArray[np.int64]:
     cells: npt.NDArray[np.int64] = np.floor(points[:, :2] / SURFACE_CELL).astype(np.int64)
     return cells
@@ -332,20 +294,6 @@ def _cells(points: npt.NDArray[np.floating]) -> npt.NDArray[np.int64]:
 def _cell_keys(cells: npt.NDArray[np.int64], *, unique: bool = True) -> npt.NDArray[np.int64]:
     keys: npt.NDArray[np.int64] = cells[:, 0] * _CELL_SPAN + cells[:, 1]
     return np.unique(keys) if unique else keys
-
-
-def _voxel_keys(points: npt.NDArray[np.floating],
-                size: npt.NDArray[np.float64]) -> tuple[IndexArray, IndexArray]:
-    """Return one int64 key per point for its voxel of ``size`` (x, y, z), and grid dims.
-
-    The grid has a margin of one voxel on every side, so the keys of all 26 neighbours of an
-    occupied voxel are valid (``key + (dx * dims[1] + dy) * dims[2] + dz``).
-    """
-    grid = np.floor(points / size).astype(np.int64)
-    grid -= grid.min(axis=0) - 1
-    dims = grid.max(axis=0) + 2
-    keys: IndexArray = (grid[:, 0] * dims[1] + grid[:, 1]) * dims[2] + grid[:, 2]
-    return keys, dims
 
 
 class Segmenter:
@@ -375,7 +323,9 @@ class Segmenter:
             InvalidInputError: on points of the wrong shape or type, or a bad origin.
 
         """
-        xyz = as_points(points, keep_float32=True)
+        # One contiguous copy at most (a driver's x, y, z are often a strided view of wider
+        # points); the compiled stages then read it in place.
+        xyz = np.ascontiguousarray(as_points(points, keep_float32=True))
         origin = np.asarray(sensor_origin, dtype=np.float64).reshape(-1)
         if origin.shape != (3,) or not np.isfinite(origin).all():
             msg = f'sensor_origin must be 3 finite numbers, got {sensor_origin!r}'
@@ -384,13 +334,8 @@ class Segmenter:
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
-        # 1. Crop, relative to the sensor, in float32 (the precision LiDAR drivers publish).
-        local = xyz.astype(np.float32)  # a copy, so the caller's array is never changed
-        for axis in range(3):
-            local[:, axis] -= np.float32(origin[axis])
-        kept = crop_mask(local, config)
-        kept_index = np.flatnonzero(kept)
-        local = local[kept_index]
+        # 1. Crop, relative to the sensor.
+        kept, local, kept_index = _crop(xyz, origin, config)
         clock = _lap(timings, 'crop', clock)
 
         # 2. Voxels: work on one mean point per voxel; `member` maps kept points to them.
@@ -447,27 +392,21 @@ class Segmenter:
         object_of_cluster = np.full(num_clusters, -1, dtype=np.int64)
         if not num_clusters:
             return (), object_of_cluster
-        cluster = point_labels[clustered]
-        counts = np.bincount(cluster, minlength=num_clusters)
+        order, starts = native.group(point_labels[clustered], num_clusters)
+        counts = np.diff(starts)
         candidates = np.flatnonzero((counts >= config.min_points)
                                     & (counts <= config.max_points))
         # Largest first: stable order makes results reproducible and big objects come first.
         candidates = candidates[np.argsort(-counts[candidates], kind='stable')]
-        order = _grouping_order(cluster, num_clusters)
-        starts = np.concatenate([[0], np.cumsum(counts)])
+        # Within a cluster the indices ascend: `clustered` ascends and the sort is stable.
         sorted_index = kept_index[clustered[order]]
-        sorted_points = xyz[sorted_index].astype(np.float64)
-        # Per-cluster sums, lows and highs in one pass each (every cluster has a point).
-        lows = np.minimum.reduceat(sorted_points, starts[:-1], axis=0)
-        highs = np.maximum.reduceat(sorted_points, starts[:-1], axis=0)
-        means = np.add.reduceat(sorted_points, starts[:-1], axis=0) / counts[:, None]
+        lows, highs, means, rects = native.group_boxes(xyz, sorted_index, starts, candidates)
         for array in (lows, highs, means):
             array.flags.writeable = False
-        # Within a cluster the indices ascend: `clustered` ascends and the sort is stable.
         objects: list[SegmentedObject] = []
-        for label in candidates:
+        for label, rect in zip(candidates, rects, strict=True):
             start, stop = starts[label], starts[label + 1]
-            box = yaw_box(sorted_points[start:stop, :2], lows[label, 2], highs[label, 2])
+            box = box_from_rect(rect, lows[label, 2], highs[label, 2])
             if (box.size[0] > config.max_extent or box.size[2] > config.max_height
                     or max(box.size[0], box.size[2]) < config.min_extent):
                 continue
