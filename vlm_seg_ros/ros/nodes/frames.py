@@ -31,6 +31,7 @@ from vlm_seg_ros.ros.conversions import (
     time_from_ns,
     time_to_ns,
 )
+from vlm_seg_ros.ros.serialized import message_of
 from vlm_seg_ros.runtime.config import CameraSetup, PerceptionConfig
 from vlm_seg_ros.runtime.frames import CameraInput, DropReason, FrameInputs
 
@@ -98,8 +99,10 @@ def decode_frame(scan: PointCloud2, cameras: Sequence[Sequence[Any] | None],
                  tf_failed: Callable[[str], None] | None = None) -> FrameInputs | None:
     """Decode a scan and each camera's ``(image, camera_info)`` (None: that camera has none).
 
-    ``cameras`` follows ``config.camera_setups``. A bad camera part costs the frame only that
-    camera (``CAMERA_REASONS``, reported as ``dropped(reason, text)``); so does a camera
+    Messages may still be serialised (:class:`vlm_seg_ros.ros.serialized.Serialized`); they
+    are deserialised here. ``cameras`` follows ``config.camera_setups``. A bad camera part
+    costs the frame only that camera (``CAMERA_REASONS``, reported as ``dropped(reason,
+    text)``); so does a camera
     without an extrinsic (``no_camera_transform``: not in TF and no ``lidar_to_camera`` of its
     own): it is disabled until TF has it, the others go on. ``tf_failed(text)`` is called for
     every failed TF lookup, also those that fall back to a ``lidar_to_camera`` parameter.
@@ -115,6 +118,7 @@ def decode_frame(scan: PointCloud2, cameras: Sequence[Sequence[Any] | None],
         msg = f'{len(cameras)} camera parts for {len(setups)} configured cameras'
         raise InvalidInputError(msg)
     try:
+        scan = _deserialised(scan, 'points')
         points = pointcloud2_to_xyz(scan)
         intensity = _intensity(scan) if config.segmentation.ground.reflection_filter else None
     except InvalidInputError as exc:
@@ -154,9 +158,12 @@ def _decode_camera(messages: Sequence[Any], setup: CameraSetup, scan: PointCloud
         DroppedFrameError: with a reason of ``CAMERA_REASONS``.
 
     """
-    image: Image | CompressedImage = messages[0]
-    info: CameraInfo = messages[1]
     try:
+        image: Image | CompressedImage = _deserialised(messages[0], 'image')
+    except InvalidInputError as exc:
+        raise DroppedFrameError(DropReason.INVALID_IMAGE, f'image: {exc}') from exc
+    try:
+        info: CameraInfo = _deserialised(messages[1], 'camera_info')
         model = camera_info_to_model(info)
     except InvalidInputError as exc:
         raise DroppedFrameError(DropReason.INVALID_CAMERA_INFO, f'camera_info: {exc}') from exc
@@ -193,6 +200,20 @@ def _decode_camera(messages: Sequence[Any], setup: CameraSetup, scan: PointCloud
         to_camera = setup.lidar_to_camera
     view = CameraView(rgb, model, to_camera, name=setup.name, rectified=setup.rectified)
     return CameraInput(view, time_to_ns(image.header.stamp), image.header.frame_id)
+
+
+def _deserialised(item: Any, name: str) -> Any:
+    """Return the message of ``item`` (deserialised if serialised).
+
+    Raises:
+        InvalidInputError: for bytes rclpy cannot deserialise.
+
+    """
+    try:
+        return message_of(item)
+    except Exception as exc:  # rclpy raises several types for malformed CDR
+        msg = f'cannot deserialise the {name} message: {exc}'
+        raise InvalidInputError(msg) from exc
 
 
 def headers(inputs: FrameInputs) -> tuple[Header, list[Header]]:

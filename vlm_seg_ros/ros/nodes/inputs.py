@@ -3,7 +3,9 @@
 Inputs are ``points``, then each camera's ``image`` (or ``image/compressed``) and
 ``camera_info`` (``<name>/image`` ... for a named camera), each a
 :class:`~vlm_seg_ros.ros.nodes.qos.SensorSubscription` whose reliability follows its
-publishers. A message passes the runner's stamp gate
+publishers. Messages arrive serialised (:mod:`vlm_seg_ros.ros.serialized`): the stamp is read
+from the bytes, and a message is deserialised only if the worker takes its frame. A message
+passes the runner's stamp gate
 (:meth:`~vlm_seg_ros.runtime.frames.FrameRunner.check_stamp`), then goes to the
 :class:`~vlm_seg_ros.core.sync.CameraSetSynchronizer`, which pairs every scan with each
 camera's messages on its own, or lets it go without that camera; the frames that leave go to
@@ -35,6 +37,7 @@ from vlm_seg_ros.ros.nodes import guarded
 from vlm_seg_ros.ros.nodes.frames import camera_label, camera_synchronizer
 from vlm_seg_ros.ros.nodes.health import Health
 from vlm_seg_ros.ros.nodes.qos import QOS_CHECK_PERIOD, SensorSubscription
+from vlm_seg_ros.ros.serialized import Serialized
 from vlm_seg_ros.runtime.config import PerceptionConfig
 from vlm_seg_ros.runtime.frames import DropReason, FrameRunner
 
@@ -81,12 +84,14 @@ class SensorInputs:
         self._node, self._runner, self._health = node, runner, health
         self._on_frames, self._drop, self._active, self._log = on_frames, drop, active, log
         self.sensors: list[SensorSubscription] = []
+        self._kinds: list[type] = []
         try:
             for index, (name, kind, topic) in enumerate(input_topics(node, config)):
+                self._kinds.append(kind)
                 self.sensors.append(SensorSubscription(
                     node, kind, topic, guarded(name, functools.partial(self._on_message, index),
                                                on_error),
-                    log=lambda text: log('info', text)))
+                    log=lambda text: log('info', text), raw=True))
         except Exception:
             self.destroy()
             raise
@@ -132,10 +137,13 @@ class SensorInputs:
             self._node.destroy_timer(timer)
 
     def _on_message(self, index: int,
-                    msg: PointCloud2 | Image | CompressedImage | CameraInfo) -> None:
+                    msg: bytes | PointCloud2 | Image | CompressedImage | CameraInfo) -> None:
         if not self._active():
             return
-        stamp = time_to_ns(msg.header.stamp)
+        if isinstance(msg, bytes):  # raw subscription: deserialised if its frame is processed
+            msg = Serialized.of(msg, self._kinds[index])
+        stamp = (msg.stamp_ns if isinstance(msg, Serialized)
+                 else time_to_ns(msg.header.stamp))
         self.silence.received(index, stamp)
         self._health.received(index)
         problem = self._runner.check_stamp(stamp, self._node.get_clock().now().nanoseconds,

@@ -17,6 +17,8 @@ keep-last with depth 1 and durability volatile: only the newest message is kept,
 frame never leaves a backlog. ROS's standard override parameters still win:
 ``qos_overrides.<topic>.subscription.reliability`` (``auto``, the default, is this rule;
 ``reliable`` or ``best_effort`` fix it) and ``...depth`` / ``...history``.
+
+With ``raw``, the callback gets the message's serialised bytes (see ``ros.serialized``).
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ class SensorSubscription:
     """One input topic: a keep-last-1 subscription whose reliability follows its publishers."""
 
     def __init__(self, node: Node, msg_type: type, topic: str, callback: Callable[[Any], None],
-                 *, log: Callable[[str], None], callback_group: Any = None) -> None:
-        """Declare the input's reliability parameter and subscribe.
+                 *, log: Callable[[str], None], callback_group: Any = None,
+                 raw: bool = False) -> None:
+        """Declare the input's reliability parameter and subscribe (``raw``: to bytes).
 
         Raises:
             InvalidInputError: if ``qos_overrides.<topic>.subscription.reliability`` is not
@@ -74,7 +77,7 @@ class SensorSubscription:
 
         """
         self._node, self._type, self._callback = node, msg_type, callback
-        self._log, self._group, self._name = log, callback_group, topic
+        self._log, self._group, self._name, self._raw = log, callback_group, topic, raw
         self.topic = node.resolve_topic_name(topic)  # remapped and expanded
         name = f'qos_overrides.{self.topic}.subscription.reliability'
         value: object = node.declare_parameter(name, AUTO, ParameterDescriptor(
@@ -129,4 +132,4 @@ class SensorSubscription:
                                                      QoSPolicyKind.DEPTH))
         return self._node.create_subscription(
             self._type, self._name, self._callback, copy.copy(qos),
-            qos_overriding_options=options, callback_group=self._group)
+            qos_overriding_options=options, callback_group=self._group, raw=self._raw)
