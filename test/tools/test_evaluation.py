@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from vlm_seg_ros.core.segmentation import Segmenter
+from vlm_seg_ros.core.ground import GroundConfig
+from vlm_seg_ros.core.segmentation import SegmentationConfig, Segmenter
 from vlm_seg_ros.datasets import semantickitti
 from vlm_seg_ros.tools.evaluation import (
     evaluate_kitti,
@@ -27,9 +28,21 @@ def semantic_report(semantickitti_dir: Path) -> dict:
 
 def test_ground_f1_on_semantickitti_reaches_the_goal(semantic_report: dict) -> None:
     ground = semantic_report['segmenter']['ground']
-    assert ground['f1'] >= 0.95, ground
+    assert ground['f1'] >= 0.97, ground  # issue 20's floor: speed may not cost this
     # The naive baseline removes no ground at all.
     assert semantic_report['baseline']['ground']['f1'] == 0.0
+
+
+def test_coarser_ground_resolution_keeps_the_ground_and_the_instances(
+        semantickitti_dir: Path, semantic_report: dict) -> None:
+    # segmentation.ground.resolution 0.2: Patchwork++ on a third of the points. Measured:
+    # F1 0.9720 against 0.9732 with every point; instances as with every point.
+    coarse = evaluate_semantickitti(semantickitti_dir, Segmenter(SegmentationConfig(
+        ground=GroundConfig(resolution=0.2))), baseline=False)['segmenter']
+    full = semantic_report['segmenter']
+    assert coarse['ground']['f1'] >= 0.97, coarse['ground']
+    assert coarse['ground']['f1'] >= full['ground']['f1'] - 0.003
+    assert coarse['instances']['recall'] >= full['instances']['recall']
 
 
 def test_instance_recall_on_semantickitti_reaches_the_goal(semantic_report: dict) -> None:
