@@ -144,6 +144,24 @@ def test_markers_show_each_object_and_delete_those_that_went_away(frames) -> Non
     assert [m.action for m in book.clear(HEADER).markers] == [Marker.DELETEALL]
 
 
+def test_only_outputs_someone_subscribes_to_are_built(frames) -> None:
+    builder = outputs.OutputBuilder(OutputConfig())
+    nothing = dict(builder.build(frames[2], HEADER, [IMAGE_HEADER], wanted=lambda _: False))
+    assert set(nothing) == {'description'}  # cheap, and periodic by stamps
+    graph_only = builder.build(frames[2], HEADER, [IMAGE_HEADER],
+                               wanted=lambda name: name == 'scene_graph')
+    assert [name for name, _ in graph_only] == ['scene_graph']
+    # The markers start again after the pause with a DELETEALL: what RViz kept from before
+    # is not known any more.
+    book = outputs.MarkerBook()
+    book.markers(frames[2], HEADER)
+    book.pause()
+    again = book.markers(frames[2], HEADER).markers
+    assert again[0].action == Marker.DELETEALL
+    assert {m.action for m in again[1:]} == {Marker.ADD}
+    assert Marker.DELETEALL not in {m.action for m in book.markers(frames[2], HEADER).markers}
+
+
 def test_label_and_overlay_images_match_the_camera_image(frames) -> None:
     frame = frames[2]
     labels = outputs.label_image(frame.labels, IMAGE_HEADER)
