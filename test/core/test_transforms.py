@@ -87,3 +87,10 @@ def test_transform_is_immutable() -> None:
 def test_repr_reads_like_a_ros_transform() -> None:
     text = repr(RigidTransform.from_quaternion((1, 2, 3), QUARTER_TURN_Z))
     assert 'translation=(1, 2, 3)' in text and 'quaternion_xyzw=(0, 0, 0.7071, 0.7071)' in text
+
+
+def test_only_the_exact_identity_is_the_identity() -> None:
+    assert RigidTransform.identity().is_identity
+    assert RigidTransform(np.eye(3), [0.0, 0.0, 0.0]).is_identity
+    assert not RigidTransform(np.eye(3), [0.0, 0.0, 1e-12]).is_identity
+    assert not RigidTransform(Rotation.from_euler('z', 1e-9).as_matrix(), np.zeros(3)).is_identity

@@ -297,7 +297,9 @@ class ScenePipeline:
         start = time.perf_counter()
         lidar = as_points(points, keep_float32=True)
         to_target = lidar_to_target or RigidTransform.identity()
-        target = np.asarray(to_target.apply(lidar), dtype=np.float32)
+        # The cloud's own frame (the usual case without TF): a copy, not a matrix product.
+        target = (lidar.astype(np.float32) if to_target.is_identity
+                  else np.asarray(to_target.apply(lidar), dtype=np.float32))
         origin = to_target.translation
         viewpoint = origin
         if views:

@@ -120,6 +120,12 @@ class RigidTransform:
         return RigidTransform(self.rotation @ other.rotation,
                               self.rotation @ other.translation + self.translation)
 
+    @property
+    def is_identity(self) -> bool:
+        """Whether the transform leaves every point exactly where it is."""
+        return bool(not self.translation.any()
+                    and np.array_equal(self.rotation, np.eye(3)))
+
     def apply(self, points: npt.ArrayLike) -> npt.NDArray[np.floating]:
         """Transform (N, 3) points (or one 3-vector) from the source into the target frame.
 
