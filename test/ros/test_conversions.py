@@ -33,6 +33,14 @@ def test_xyz_cloud_holds_the_points_as_little_endian_float32() -> None:
     np.testing.assert_array_equal(back, points.astype(np.float32))
 
 
+def test_xyz_cloud_is_what_the_structured_array_path_builds() -> None:
+    points = np.random.default_rng(3).normal(0, 5, (50, 3)).astype(np.float32)
+    points[7] = np.nan
+    header = Header(stamp=Time(sec=3, nanosec=7), frame_id='lidar')
+    structured = points.view([('x', '<f4'), ('y', '<f4'), ('z', '<f4')]).reshape(-1)
+    assert xyz_to_pointcloud2(points, header) == array_to_pointcloud2(structured, header)
+
+
 def test_non_finite_points_mark_the_cloud_not_dense() -> None:
     points = np.zeros((4, 3), dtype=np.float32)
     points[2, 1] = np.nan

@@ -245,8 +245,16 @@ def xyz_to_pointcloud2(points: npt.ArrayLike, header: Header) -> PointCloud2:
     if xyz.ndim != 2 or xyz.shape[1] != 3:
         msg = f'points must have shape (N, 3), got {xyz.shape}'
         raise InvalidInputError(msg)
-    structured = xyz.view(np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4')])).reshape(-1)
-    return array_to_pointcloud2(structured, header)
+    # What array_to_pointcloud2 builds for x, y, z, without its per-field analysis: the scene
+    # graph builds one of these per object per frame (test_conversions checks they agree).
+    data = array.array('B')
+    data.frombytes(xyz.reshape(-1).view(np.uint8).data)
+    return PointCloud2(
+        header=header, height=1, width=len(xyz),
+        fields=[PointField(name=name, offset=4 * k, datatype=PointField.FLOAT32, count=1)
+                for k, name in enumerate('xyz')],
+        is_bigendian=False, point_step=12, row_step=12 * len(xyz),
+        is_dense=bool(np.isfinite(xyz).all()), data=data)
 
 
 def pack_rgb(rgb: npt.ArrayLike) -> npt.NDArray[np.float32]:
