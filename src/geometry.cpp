@@ -262,6 +262,159 @@ py::tuple group(const Indices &labels, int64_t count) {
   return py::make_tuple(to_array(std::move(order)), to_array(std::move(starts)));
 }
 
+// Given the tunables of vlm_seg_ros.core.segmentation.split_supported (its docstring states
+// the rule; constants SURFACE_* and SUPPORTED_* are passed in): the labels with what rests on
+// a flat horizontal surface numbered from K on. Arithmetic follows the numpy version it
+// replaced: heights in double, footprint cells of float32 coordinates divided in float32.
+struct SupportRule {
+  double min_area, tolerance, vertical_tolerance, thickness, cell, margin, share, max_footprint;
+  int64_t min_points;
+};
+
+std::vector<int64_t> split_supported_labels(const float *xyz, const int64_t *labels, int64_t n,
+                                            const SupportRule &rule) {
+  std::vector<int64_t> result(labels, labels + n);
+  if (n == 0) return result;
+  int64_t groups = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (labels[i] < 0) throw std::invalid_argument("split_supported: negative label");
+    groups = std::max(groups, labels[i] + 1);
+  }
+  std::vector<int64_t> starts(groups + 1, 0), order(n);
+  for (int64_t i = 0; i < n; ++i) ++starts[labels[i] + 1];
+  for (int64_t k = 0; k < groups; ++k) starts[k + 1] += starts[k];
+  {
+    std::vector<int64_t> next(starts.begin(), starts.end() - 1);
+    for (int64_t i = 0; i < n; ++i) order[next[labels[i]]++] = i;
+  }
+  const double cells_needed = rule.min_area / (rule.cell * rule.cell);
+  const auto cell = static_cast<float>(rule.cell);
+  constexpr int64_t kSpan = int64_t{1} << 31;
+  auto cell_key = [&](int64_t i) {
+    return static_cast<int64_t>(std::floor(xyz[3 * i] / cell)) * kSpan +
+           static_cast<int64_t>(std::floor(xyz[3 * i + 1] / cell));
+  };
+  int64_t next_label = groups;
+  std::vector<double> z, layer_z;
+  std::vector<int64_t> histogram, surface, grown, above_keys, above_index;
+  std::vector<float> above_points;
+  for (int64_t label = 0; label < groups; ++label) {
+    const int64_t begin = starts[label], end = starts[label + 1], count = end - begin;
+    double lo[3], hi[3];
+    for (int axis = 0; axis < 3; ++axis) {
+      lo[axis] = std::numeric_limits<double>::infinity(), hi[axis] = -lo[axis];
+      for (int64_t j = begin; j < end; ++j) {
+        const double v = xyz[3 * order[j] + axis];
+        lo[axis] = std::min(lo[axis], v), hi[axis] = std::max(hi[axis], v);
+      }
+    }
+    // Cheap rejection: the bounding rectangle must hold the surface grown by a cell per side,
+    // and the cluster must rise above a surface layer.
+    if (count < 2 * rule.min_points ||
+        (hi[0] - lo[0] + rule.cell) * (hi[1] - lo[1] + rule.cell) < rule.min_area ||
+        !(hi[2] - lo[2] + rule.cell > 2 * rule.thickness + rule.margin)) {
+      continue;
+    }
+    z.resize(count);
+    histogram.assign(1, 0);
+    for (int64_t j = 0; j < count; ++j) {
+      z[j] = xyz[3 * order[begin + j] + 2];
+      const auto bin = static_cast<size_t>(std::floor((z[j] - lo[2]) / rule.thickness));
+      if (bin >= histogram.size()) histogram.resize(bin + 1, 0);
+      ++histogram[bin];
+    }
+    int64_t best = -1;
+    size_t densest = 0;
+    for (size_t b = 0; b < histogram.size(); ++b) {  // two bins: a surface may straddle
+      const int64_t window = histogram[b] + (b + 1 < histogram.size() ? histogram[b + 1] : 0);
+      if (window > best) best = window, densest = b;
+    }
+    if (static_cast<double>(best) < cells_needed) continue;
+    const double bottom = lo[2] + static_cast<double>(densest) * rule.thickness;
+    layer_z.clear();
+    surface.clear();
+    for (int64_t j = 0; j < count; ++j) {
+      if (z[j] >= bottom && z[j] < bottom + 2 * rule.thickness) {
+        layer_z.push_back(z[j]);
+        surface.push_back(cell_key(order[begin + j]));
+      }
+    }
+    const size_t middle = layer_z.size() / 2;  // numpy's median: the mean of the middle two
+    std::nth_element(layer_z.begin(), layer_z.begin() + middle, layer_z.end());
+    double median = layer_z[middle];
+    if (layer_z.size() % 2 == 0) {
+      median = (*std::max_element(layer_z.begin(), layer_z.begin() + middle) + median) / 2;
+    }
+    above_index.clear();
+    for (int64_t j = 0; j < count; ++j) {
+      if (z[j] > median + rule.margin) above_index.push_back(order[begin + j]);
+    }
+    if (static_cast<int64_t>(above_index.size()) < rule.min_points) continue;
+    std::sort(surface.begin(), surface.end());
+    surface.erase(std::unique(surface.begin(), surface.end()), surface.end());
+    if (static_cast<double>(surface.size()) < cells_needed) continue;
+    grown.clear();
+    for (int64_t key : surface) {
+      for (int64_t dx = -1; dx <= 1; ++dx) {
+        for (int64_t dy = -1; dy <= 1; ++dy) grown.push_back(key + dx * kSpan + dy);
+      }
+    }
+    std::sort(grown.begin(), grown.end());
+    grown.erase(std::unique(grown.begin(), grown.end()), grown.end());
+    above_keys.clear();
+    int64_t over = 0;
+    for (int64_t i : above_index) {
+      above_keys.push_back(cell_key(i));
+      over += std::binary_search(grown.begin(), grown.end(), above_keys.back());
+    }
+    std::sort(above_keys.begin(), above_keys.end());
+    const auto footprint = static_cast<double>(
+        std::unique(above_keys.begin(), above_keys.end()) - above_keys.begin());
+    if (static_cast<double>(over) / static_cast<double>(above_index.size()) < rule.share ||
+        footprint > rule.max_footprint * static_cast<double>(surface.size())) {
+      continue;
+    }
+    above_points.clear();
+    for (int64_t i : above_index) above_points.insert(above_points.end(), &xyz[3 * i], &xyz[3 * i + 3]);
+    const std::vector<int64_t> parts = cluster_labels(
+        above_points.data(), static_cast<int64_t>(above_index.size()),
+        {rule.tolerance, rule.tolerance, rule.vertical_tolerance});
+    const int64_t num_parts = *std::max_element(parts.begin(), parts.end()) + 1;
+    std::vector<int64_t> sizes(num_parts, 0), number(num_parts, -1);
+    std::vector<double> top(num_parts, -std::numeric_limits<double>::infinity()),
+        low(num_parts, std::numeric_limits<double>::infinity());
+    for (size_t j = 0; j < parts.size(); ++j) {
+      const double height = above_points[3 * j + 2];
+      ++sizes[parts[j]];
+      top[parts[j]] = std::max(top[parts[j]], height);
+      low[parts[j]] = std::min(low[parts[j]], height);
+    }
+    // Fragments too small to be objects stay with the surface, and so do flat parts (another
+    // face of the same object).
+    for (int64_t k = 0; k < num_parts; ++k) {
+      if (sizes[k] >= rule.min_points && top[k] - low[k] >= rule.margin) number[k] = next_label++;
+    }
+    for (size_t j = 0; j < parts.size(); ++j) {
+      if (number[parts[j]] >= 0) result[above_index[j]] = number[parts[j]];
+    }
+  }
+  return result;
+}
+
+py::array_t<int64_t> split_supported(const Points &points, const Indices &labels,
+                                     const SupportRule &rule) {
+  check_points(points, "points");
+  if (labels.ndim() != 1 || labels.shape(0) != points.shape(0)) {
+    throw std::invalid_argument("split_supported needs one label per point");
+  }
+  std::vector<int64_t> result;
+  {
+    py::gil_scoped_release release;
+    result = split_supported_labels(points.data(), labels.data(), points.shape(0), rule);
+  }
+  return to_array(std::move(result));
+}
+
 struct Point2 {
   double x, y;
   bool operator<(const Point2 &o) const { return x < o.x || (x == o.x && y < o.y); }
@@ -470,6 +623,18 @@ PYBIND11_MODULE(_geometry, m) {
         "Per group: lows, highs, means (K, 3); for `boxed` groups (cx, cy, length, width, yaw).");
   m.def("group_boxes", &group_boxes<double>, py::arg("points"), py::arg("order"),
         py::arg("starts"), py::arg("boxed"));
+  py::class_<SupportRule>(m, "SupportRule")
+      .def(py::init([](double min_area, int64_t min_points, double tolerance,
+                       double vertical_tolerance, double thickness, double cell, double margin,
+                       double share, double max_footprint) {
+             return SupportRule{min_area,  tolerance, vertical_tolerance, thickness,   cell,
+                                margin,    share,     max_footprint,      min_points};
+           }),
+           py::kw_only(), py::arg("min_area"), py::arg("min_points"), py::arg("tolerance"),
+           py::arg("vertical_tolerance"), py::arg("thickness"), py::arg("cell"),
+           py::arg("margin"), py::arg("share"), py::arg("max_footprint"));
+  m.def("split_supported", &split_supported, py::arg("points"), py::arg("labels"),
+        py::arg("rule"), "(N, 3) float32 points, (N,) labels -> labels, supported parts split.");
   m.def("crop", &crop, py::arg("points"), py::arg("origin"), py::arg("min_range"),
         py::arg("max_range"), py::arg("min_z"), py::arg("max_z"),
         "-> kept (N,) bool, local (M, 3) float32 relative to origin, kept index (M,) int64.");

@@ -16,10 +16,14 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from vlm_seg_ros.core import native
+from vlm_seg_ros.core import segmentation as seg
+from vlm_seg_ros.core.boxes import OrientedBox
+from vlm_seg_ros.core.ground import GroundSegmenter
 from vlm_seg_ros.datasets import kitti
+from vlm_seg_ros.datasets.synthetic import scan
 
-SCAN = Path(__file__).resolve().parents[3] / 'shared' / 'data' / \
-    'semantickitti_scan_spvnas_sample' / '000000.bin'
+DATA = Path(__file__).resolve().parents[3] / 'shared' / 'data'
+SCAN = DATA / 'semantickitti_scan_spvnas_sample' / '000000.bin'
 
 
 def reference_clusters(points: np.ndarray, size: tuple[float, float, float]) -> np.ndarray:
@@ -167,3 +171,108 @@ def test_empty_input_gives_empty_results() -> None:
     kept, local, index = native.crop(empty, (0, 0, 0), min_range=0, max_range=1, min_z=-1,
                                      max_z=1)
     assert len(kept) == len(index) == 0 and local.shape == (0, 3)
+
+
+def reference_split_supported(points: np.ndarray, labels: np.ndarray, *, min_area: float,
+                              min_points: int, tolerance: float,
+                              vertical_tolerance: float) -> np.ndarray:
+    """segmentation.split_supported as numpy computed it before it was compiled (float32 in)."""
+    cell, thickness, margin = seg.SURFACE_CELL, seg.SURFACE_THICKNESS, seg.SURFACE_MARGIN
+    span = 1 << 31
+    neighbours = np.array([dx * span + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
+
+    def keys(p: np.ndarray) -> np.ndarray:
+        cells = np.floor(p[:, :2] / cell).astype(np.int64)
+        return cells[:, 0] * span + cells[:, 1]
+
+    result = labels.copy()
+    counts = np.bincount(labels)
+    order = np.argsort(labels, kind='stable')
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    next_label = len(counts)
+    cells_needed = min_area / cell ** 2
+    ordered = points[order].astype(np.float64)
+    low = np.minimum.reduceat(ordered, starts[:-1], axis=0)
+    extent = np.maximum.reduceat(ordered, starts[:-1], axis=0) - low + cell
+    candidates = ((counts >= 2 * min_points) & (extent[:, 0] * extent[:, 1] >= min_area)
+                  & (extent[:, 2] > 2 * thickness + margin))
+    for label in np.flatnonzero(candidates):
+        index = order[starts[label]:starts[label + 1]]
+        z = points[index, 2].astype(np.float64)
+        histogram = np.bincount(np.floor((z - low[label, 2]) / thickness).astype(np.int64))
+        window = histogram + np.append(histogram[1:], 0)
+        if window.max() < cells_needed:
+            continue
+        bottom = low[label, 2] + int(window.argmax()) * thickness
+        layer = (z >= bottom) & (z < bottom + 2 * thickness)
+        above = z > float(np.median(z[layer])) + margin
+        surface = np.unique(keys(points[index[layer]]))
+        if np.count_nonzero(above) < min_points or len(surface) < cells_needed:
+            continue
+        grown = np.unique((surface[:, None] + neighbours[None]).ravel())
+        above_keys = keys(points[index[above]])
+        if (np.isin(above_keys, grown).mean() < seg.SUPPORTED_SHARE
+                or len(np.unique(above_keys)) > seg.SUPPORTED_MAX_FOOTPRINT * len(surface)):
+            continue
+        parts = reference_clusters(points[index[above]],
+                                   (tolerance, tolerance, vertical_tolerance))
+        z_above = z[above]
+        sizes = np.bincount(parts)
+        top, bottom_ = np.full(len(sizes), -np.inf), np.full(len(sizes), np.inf)
+        np.maximum.at(top, parts, z_above)
+        np.minimum.at(bottom_, parts, z_above)
+        big = (sizes >= min_points) & (top - bottom_ >= margin)
+        # Parts numbered in order of their first point, as the compiled clustering numbers them.
+        first = np.array([np.flatnonzero(parts == k)[0] for k in range(len(sizes))])
+        for k in np.argsort(first):
+            if big[k]:
+                result[index[above][parts == k]] = next_label
+                next_label += 1
+    return result
+
+
+def scan_clusters(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Return the non-ground points of a real scan in the default crop, and their clusters."""
+    config = seg.SegmentationConfig()
+    points = np.ascontiguousarray(kitti.read_velodyne(path)[:, :3])
+    points = points[seg.crop_mask(points, config)]
+    above = points[~GroundSegmenter(min_range=config.min_range).ground_mask(points)]
+    return above, seg.euclidean_clusters(above, config.cluster_tolerance,
+                                         config.cluster_vertical_tolerance)
+
+
+def test_support_split_matches_the_numpy_reference_on_real_scans() -> None:
+    paths = [*sorted((DATA / 'kitti_object_training_3frames' / 'velodyne').glob('*.bin')), SCAN]
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
+        pytest.skip(f'shared data not found: {DATA}')
+    split = 0
+    for path in paths:
+        points, labels = scan_clusters(path)
+        kwargs = {'min_area': 0.25, 'min_points': 10, 'tolerance': 0.25,
+                  'vertical_tolerance': 0.5}
+        ours = seg.split_supported(points, labels, **kwargs)
+        np.testing.assert_array_equal(ours, reference_split_supported(points, labels, **kwargs))
+        split += int(ours.max() - labels.max())
+    assert split == 0  # real streets have no tables: the ray-cast scene below covers splits
+
+
+def test_support_split_matches_the_numpy_reference_on_tables() -> None:
+    shapes = []
+    for x, y, things in ((5.0, 1.0, 2), (7.0, -2.5, 1), (9.0, 2.5, 3)):
+        top = OrientedBox(np.array([x, y, -1.73 + 0.75]), np.array([1.4, 0.8, 0.04]), 0.2)
+        legs = [OrientedBox(np.array([x + dx, y + dy, -1.73 + 0.365]),
+                            np.array([0.05, 0.05, 0.73]), 0.0)
+                for dx in (-0.6, 0.6) for dy in (-0.3, 0.3)]
+        on_top = [OrientedBox(np.array([x - 0.4 + 0.4 * k, y, -1.73 + 0.77 + 0.1]),
+                              np.array([0.25, 0.2, 0.2]), 0.0) for k in range(things)]
+        shapes += [top, *legs, *on_top]
+    points, _ = scan(shapes, noise=0.005)
+    config = seg.SegmentationConfig()
+    points = points[~GroundSegmenter().ground_mask(points)]
+    labels = seg.euclidean_clusters(points, config.cluster_tolerance,
+                                    config.cluster_vertical_tolerance)
+    kwargs = {'min_area': 0.25, 'min_points': 10, 'tolerance': 0.25, 'vertical_tolerance': 0.5}
+    ours = seg.split_supported(points, labels, **kwargs)
+    np.testing.assert_array_equal(ours, reference_split_supported(points, labels, **kwargs))
+    assert ours.max() - labels.max() >= 3  # each table's things got labels of their own

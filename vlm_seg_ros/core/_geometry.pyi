@@ -18,3 +18,11 @@ def group_boxes(points: npt.NDArray[np.float32] | npt.NDArray[np.float64],
                 boxed: npt.NDArray[np.int64]) -> tuple[
     npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64],
     npt.NDArray[np.float64]]: ...
+
+class SupportRule:
+    def __init__(self, *, min_area: float, min_points: int, tolerance: float,
+                 vertical_tolerance: float, thickness: float, cell: float, margin: float,
+                 share: float, max_footprint: float) -> None: ...
+
+def split_supported(points: npt.NDArray[np.float32], labels: npt.NDArray[np.int64],
+                    rule: SupportRule) -> npt.NDArray[np.int64]: ...

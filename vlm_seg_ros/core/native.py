@@ -64,6 +64,20 @@ def voxel_clusters(points: npt.NDArray[np.floating], size: Sequence[float]) -> I
     return labels
 
 
+def split_supported(points: npt.NDArray[np.floating], labels: npt.NDArray[np.integer], *,
+                    min_area: float, min_points: int, tolerance: float,
+                    vertical_tolerance: float, thickness: float, cell: float, margin: float,
+                    share: float, max_footprint: float) -> IndexArray:
+    """Run :func:`vlm_seg_ros.core.segmentation.split_supported`'s rule (documented there)."""
+    rule = _geometry.SupportRule(min_area=min_area, min_points=min_points, tolerance=tolerance,
+                                 vertical_tolerance=vertical_tolerance, thickness=thickness,
+                                 cell=cell, margin=margin, share=share,
+                                 max_footprint=max_footprint)
+    result: IndexArray = _geometry.split_supported(
+        _points(points), np.ascontiguousarray(labels, dtype=np.int64), rule)
+    return result
+
+
 def group(labels: npt.NDArray[np.integer], count: int) -> tuple[IndexArray, IndexArray]:
     """Stable counting sort of labels in 0..count-1: the order, and each label's start (K + 1)."""
     order, starts = _geometry.group(np.ascontiguousarray(labels, dtype=np.int64), count)

@@ -223,77 +223,16 @@ def split_supported(points: npt.NDArray[np.floating], labels: npt.NDArray[np.int
         vertical_tolerance: vertical clustering tolerance, metres.
 
     Returns:
-        (N,) labels: the input's, with separated parts numbered from K on.
+        (N,) labels: the input's, with separated parts numbered from K on (in cluster order,
+        then part order). The loops are compiled (``src/geometry.cpp``); coordinates are read
+        as float32.
 
     """
-    result = labels.copy()
-    if len(labels) == 0:
-        return result
-    order, starts = native.group(labels, int(labels.max()) + 1)
-    counts = np.diff(starts)
-    next_label = len(counts)
-    cells_needed = min_area / SURFACE_CELL ** 2
-    # Cheap rejection first: a cluster's bounding rectangle must be able to hold the surface
-    # (grown by a cell per side) and it must rise above a surface layer.
-    low, high, _, _ = native.group_boxes(points, order, starts, np.zeros(0, dtype=np.int64))
-    extent = high - low + SURFACE_CELL
-    candidates = ((counts >= 2 * min_points) & (extent[:, 0] * extent[:, 1] >= min_area)
-                  & (extent[:, 2] > 2 * SURFACE_THICKNESS + SURFACE_MARGIN))
-    for label in np.flatnonzero(candidates):
-        index = order[starts[label]:starts[label + 1]]
-        z = points[index, 2].astype(np.float64)
-        bins = np.floor((z - low[label, 2]) / SURFACE_THICKNESS).astype(np.int64)
-        histogram = np.bincount(bins)
-        window = histogram + np.append(histogram[1:], 0)  # two bins: a surface may straddle
-        if window.max() < cells_needed:
-            continue  # too few points to cover the area
-        bottom = low[label, 2] + int(window.argmax()) * SURFACE_THICKNESS
-        layer = (z >= bottom) & (z < bottom + 2 * SURFACE_THICKNESS)
-        above = z > float(np.median(z[layer])) + SURFACE_MARGIN
-        if np.count_nonzero(above) < min_points:
-            continue
-        surface = _cell_keys(_cells(points[index[layer]]))
-        if len(surface) < cells_needed:
-            continue
-        grown = np.unique((surface[:, None] + _NEIGHBOUR_CELLS[None]).ravel())
-        above_keys = _cell_keys(_cells(points[index[above]]), unique=False)
-        at = np.minimum(np.searchsorted(grown, above_keys), len(grown) - 1)
-        if ((grown[at] == above_keys).mean() < SUPPORTED_SHARE
-                or len(np.unique(above_keys)) > SUPPORTED_MAX_FOOTPRINT * len(surface)):
-            continue
-        parts = euclidean_clusters(points[index[above]], tolerance, vertical_tolerance)
-        sizes = np.bincount(parts)
-        # Fragments too small to be objects stay with the surface, and so do flat parts: a
-        # part less than SURFACE_MARGIN tall is another face of the same object (a box's top
-        # above a denser layer of its sides), not something resting on the surface.
-        z_above = points[index[above], 2].astype(np.float64)
-        top = np.full(len(sizes), -np.inf)
-        bottom_ = np.full(len(sizes), np.inf)
-        np.maximum.at(top, parts, z_above)
-        np.minimum.at(bottom_, parts, z_above)
-        big = (sizes >= min_points) & (top - bottom_ >= SURFACE_MARGIN)
-        if not big.any():
-            continue
-        number = np.cumsum(big) - 1 + next_label
-        moved = big[parts]
-        result[index[above][moved]] = number[parts[moved]]
-        next_label += int(big.sum())
-    return result
-
-
-# Cell keys pack (x, y) cells into one int64; neighbours of a key are key + these offsets.
-_CELL_SPAN = 1 << 31
-_NEIGHBOUR_CELLS = np.array([dx * _CELL_SPAN + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
-
-
-def _cells(points: npt.NDArray[np.floating]) -> npt.NDArray[np.int64]:
-    cells: npt.NDArray[np.int64] = np.floor(points[:, :2] / SURFACE_CELL).astype(np.int64)
-    return cells
-
-
-def _cell_keys(cells: npt.NDArray[np.int64], *, unique: bool = True) -> npt.NDArray[np.int64]:
-    keys: npt.NDArray[np.int64] = cells[:, 0] * _CELL_SPAN + cells[:, 1]
-    return np.unique(keys) if unique else keys
+    return native.split_supported(points, labels, min_area=min_area, min_points=min_points,
+                                  tolerance=tolerance, vertical_tolerance=vertical_tolerance,
+                                  thickness=SURFACE_THICKNESS, cell=SURFACE_CELL,
+                                  margin=SURFACE_MARGIN, share=SUPPORTED_SHARE,
+                                  max_footprint=SUPPORTED_MAX_FOOTPRINT)
 
 
 class Segmenter:
