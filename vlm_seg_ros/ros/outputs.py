@@ -101,14 +101,24 @@ def scene_graph(frame: SceneFrame, header: Header, image_headers: Sequence[Heade
 
 
 def _plain(value: Any) -> Any:
-    if hasattr(value, 'get_fields_and_field_types'):
-        return {name: _plain(getattr(value, name))
-                for name in value.get_fields_and_field_types()
-                if not isinstance(getattr(value, name), PointCloud2)}
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    names = _FIELDS.get(type(value))
+    if names is None and hasattr(value, 'get_fields_and_field_types'):
+        names = _FIELDS[type(value)] = [
+            name for name, kind in value.get_fields_and_field_types().items()
+            if kind != 'sensor_msgs/PointCloud2']
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, (list, tuple)) or hasattr(value, 'tolist'):
         items = value.tolist() if hasattr(value, 'tolist') else value
         return [_plain(item) for item in items] if isinstance(items, list) else items
     return value
+
+
+# Per message type, its field names without the point clouds (looked up once per type: the
+# JSON of a graph visits thousands of messages).
+_FIELDS: dict[type, list[str]] = {}
 
 
 def scene_graph_json(graph: SceneGraph) -> str:
