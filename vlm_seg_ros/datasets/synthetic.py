@@ -19,6 +19,7 @@ import numpy.typing as npt
 from vlm_seg_ros.core.boxes import OrientedBox
 
 GROUND = -1  # truth label of points on the ground
+MISS = -2  # truth label of a ray without a hit (organised scans only)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class SpinningLidar:
 
 def scan(boxes: Sequence[Shape], *, lidar: SpinningLidar | None = None,
          slope: tuple[float, float] = (0.0, 0.0), noise: float = 0.0,
-         seed: int = 0) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+         seed: int = 0, organized: bool = False) -> tuple[npt.NDArray[np.float32],
+                                                          npt.NDArray[np.int64]]:
     """Ray-cast one turn of ``lidar`` into ``boxes`` standing on the sloped ground.
 
     Args:
@@ -70,10 +72,13 @@ def scan(boxes: Sequence[Shape], *, lidar: SpinningLidar | None = None,
         slope: ground rise per metre along x and along y.
         noise: standard deviation of Gaussian range noise, metres.
         seed: seed of that noise.
+        organized: keep every ray, beam by beam (row-major beams x columns, as an organised
+            PointCloud2), with NaN for a ray without a hit.
 
     Returns:
         ``(points, truth)``: (N, 3) float32 hits, nearest first per ray, rays without a hit
-        within range dropped; per point the index of the shape hit, or ``GROUND``.
+        within range dropped (NaN with ``organized``); per point the index of the shape hit,
+        ``GROUND``, or (``organized``) ``MISS``.
 
     """
     lidar = lidar or SpinningLidar()
@@ -100,6 +105,9 @@ def scan(boxes: Sequence[Shape], *, lidar: SpinningLidar | None = None,
     if noise > 0:
         distance = distance + np.random.default_rng(seed).normal(0, noise, len(distance))
     hit = distance <= lidar.max_range
+    if organized:
+        points = (directions * np.where(hit, distance, np.nan)[:, None]).astype(np.float32)
+        return points, np.where(hit, truth, MISS)
     points = (directions[hit] * distance[hit, None]).astype(np.float32)
     return points, truth[hit]
 
