@@ -2,7 +2,7 @@
 
 Run after ``scripts/setup`` and ``source ./activate``::
 
-    python benchmarks/latency.py [--seconds 20] [--rates 10 20 30 50] [--data ../shared/data]
+    python benchmarks/latency.py [--seconds 20] [--rates 10 20 30 50] [--organised] [--data ...]
 
 perception_node runs in its own process (started like ``python -m vlm_seg_ros.tools.bringup``, with
 the shipped config and Fast DDS profile; models off, and ``sync.camera_timeout`` 0 as the
@@ -13,6 +13,8 @@ For each rate it prints:
 
 - the rate asked for and the rate achieved (this Python publisher on a small machine may not
   reach a high rate: the achieved one is what the figures are about);
+- the whole frame in-process: deserialised, decoded, the scene pipeline, every output message
+  built, with its parts (``--in-process`` prints only this, for ``taskset -c 0``);
 - latency from the input stamp to the graph's arrival here: p50 / p95 / max, and the ratio of
   p50 to the in-process pipeline time measured in the same run (the baseline: what ROS adds);
 - processed rate vs input rate, and frames without a graph (skipped by the node's latest-only
@@ -24,6 +26,7 @@ For each rate it prints:
 - the bound of the issue's overload requirement, processing period (1 / saturated rate) + input
   period, against the p95 age of the processed data, measured here (stamp to the graph's
   arrival) and by the node (its ``age``: stamp to publication, over its last 100 frames);
+- the node's own p50 per stage (decode, the pipeline's stages, publish), from ``/diagnostics``;
 - the node process's RSS at the start and the end of the rate's run (``/proc/<pid>/status``);
 - drops by reason, from the node's own ``/diagnostics`` (difference over the rate's run), and
   the messages it received per input (those lost on the way are not drops to the node), and
@@ -60,7 +63,11 @@ from vlm_seg_ros.core.scene import CameraView, ScenePipeline
 from vlm_seg_ros.datasets.kitti_messages import kitti_messages
 from vlm_seg_ros.datasets.synthetic import SpinningLidar, scan
 from vlm_seg_ros.msg import SceneGraph
-from vlm_seg_ros.ros.conversions import array_to_image, xyz_to_pointcloud2
+from vlm_seg_ros.ros.conversions import (
+    array_to_image,
+    array_to_pointcloud2,
+    xyz_to_pointcloud2,
+)
 from vlm_seg_ros.ros.nodes.health import DROP_REASONS, WINDOW
 from vlm_seg_ros.runtime.config import DEFAULT_LIDAR_TO_CAMERA, lidar_to_camera
 from vlm_seg_ros.tools import bringup
@@ -106,6 +113,28 @@ def load_frame(data: Path) -> Sensors:
                    DEFAULT_LIDAR_TO_CAMERA, False, f'synthetic {len(points):,}-point scan')
 
 
+def organised_cloud(beams: int = 128, columns: int = 1024) -> PointCloud2:
+    """Return a ray-cast street as a 128-beam driver sends it: organised, NaN for no return.
+
+    Fields x, y, z, intensity (float32) and ring (uint16), rows by beam: 131,072 points, as an
+    Ouster OS-128 in 1024x20 mode sends every 50 ms.
+    """
+    rng = np.random.default_rng(1)
+    shapes = [OrientedBox(np.array([x + rng.uniform(-1, 1), y, -0.98]),
+                          np.array([4.3, 1.8, 1.5]), float(rng.uniform(-0.1, 0.1)))
+              for x in range(-40, 41, 6) for y in (-5.0, 5.0)]
+    lidar = SpinningLidar(beams=beams, columns=columns, min_elevation=-25.0,
+                          max_elevation=15.0, max_range=120.0)
+    points, _ = scan(shapes, lidar=lidar, noise=0.01, organized=True)
+    cloud = np.zeros((beams, columns), dtype=[('x', '<f4'), ('y', '<f4'), ('z', '<f4'),
+                                              ('intensity', '<f4'), ('ring', '<u2')])
+    for axis, name in enumerate('xyz'):
+        cloud[name] = points[:, axis].reshape(beams, columns)
+    cloud['intensity'] = 0.5
+    cloud['ring'] = np.arange(beams, dtype=np.uint16)[:, None]
+    return array_to_pointcloud2(cloud, Header(frame_id='lidar'))
+
+
 def in_process_ms(sensors: Sensors, repeat: int = 10) -> float:
     """Median time of the same frame through ScenePipeline alone (no ROS): the baseline."""
     from vlm_seg_ros.core.scene import CameraConfig, SceneConfig
@@ -124,6 +153,55 @@ def in_process_ms(sensors: Sensors, repeat: int = 10) -> float:
         pipeline.process(pointcloud2_to_xyz(sensors.cloud), 100_000_000 * i, camera=view)
         times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times[1:])
+
+
+def whole_frame_ms(sensors: Sensors, repeat: int = 20) -> tuple[float, dict[str, float]]:
+    """Median ms of the whole frame in-process, as the node runs it, and per part.
+
+    From serialised messages: deserialised and decoded (``decode``), the scene pipeline with
+    the overlay drawn (``geometry``: crop to relations; ``project``: projection, depth buffer,
+    labels; ``render``: overlay and summary), then every output message built (``outputs``).
+    """
+    from rclpy.serialization import serialize_message
+
+    from vlm_seg_ros.core.scene import CameraConfig, SceneConfig
+    from vlm_seg_ros.ros.conversions import (
+        camera_info_to_model,
+        image_to_array,
+        pointcloud2_to_xyz,
+    )
+    from vlm_seg_ros.ros.outputs import OutputBuilder
+    from vlm_seg_ros.ros.serialized import Serialized
+    from vlm_seg_ros.runtime.config import to_config
+
+    raw = [Serialized.of(serialize_message(m), type(m))
+           for m in (sensors.cloud, sensors.image, sensors.info)]
+    pipeline = ScenePipeline(SceneConfig(camera=CameraConfig(rectified=sensors.rectified)))
+    builder = OutputBuilder(to_config({}).outputs)
+    extrinsic = lidar_to_camera(sensors.lidar_to_camera)
+    totals: list[float] = []
+    parts: dict[str, list[float]] = {}
+    for i in range(repeat + 1):
+        start = time.perf_counter()
+        cloud, image, info = (item.message() for item in raw)
+        view = CameraView(image_to_array(image, desired_encoding='rgb8'),
+                          camera_info_to_model(info), extrinsic)
+        points = pointcloud2_to_xyz(cloud)
+        decoded = time.perf_counter()
+        frame = pipeline.process(points, 100_000_000 * (i + 1), camera=view)
+        processed = time.perf_counter()
+        builder.build(frame, cloud.header, [image.header], wanted=lambda _: True)
+        end = time.perf_counter()
+        if i:
+            totals.append(end - start)
+            geometry = sum(v for k, v in frame.timings.items() if k not in ('project', 'render'))
+            for name, seconds in (('decode', decoded - start), ('geometry', geometry),
+                                  ('project', frame.timings['project']),
+                                  ('render', frame.timings['render']),
+                                  ('outputs', end - processed)):
+                parts.setdefault(name, []).append(seconds)
+    return (1000 * statistics.median(totals),
+            {name: 1000 * statistics.median(values) for name, values in parts.items()})
 
 
 def describe_setup(sensors: Sensors) -> str:
@@ -479,6 +557,11 @@ def report(run: RateRun, seconds: float, baseline: float, saturated: float) -> N
           f'{WINDOW} frames, {min(WINDOW, run.published())} from this rate); bound: processing '
           f'period {processing:.1f} ms + input period {period:.1f} ms = {bound:.1f} ms: '
           f'{verdict(r["p95"], bound)} here, {verdict(age, bound)} in the node')
+    stages = {key[:-len(' p50 ms')]: float(value)
+              for key, value in run.end.values('latency').items()
+              if key.endswith(' p50 ms') and not key.startswith(('age', 'total'))}
+    print('  node p50 per stage, ms: ' + ', '.join(f'{stage} {ms:.1f}'
+                                                   for stage, ms in stages.items()))
     print(f'  node RSS {run.rss[0]:.1f} MiB at the start, {run.rss[1]:.1f} MiB at the end '
           f'({run.rss[1] - run.rss[0]:+.1f} MiB)')
     print(f'  drops (node /diagnostics, this rate): {drop_text(drops)}; node published '
@@ -498,11 +581,26 @@ def main() -> int:
                         help='input rates, Hz (default 10, then 20, 30 and 50: about 2, 3 and '
                         '5x the ~10 frames/s a 2-core machine processes)')
     parser.add_argument('--data', type=Path, default=DATA, help=f'default {DATA}')
+    parser.add_argument('--in-process', action='store_true',
+                        help='print only the whole frame in-process (run it with taskset -c 0 '
+                        'for the one-core figure)')
+    parser.add_argument('--organised', action='store_true',
+                        help='send an organised 128 x 1024 ray-cast cloud (131k points, '
+                        'x y z intensity ring, NaN for no return) with the KITTI image')
     args = parser.parse_args()
 
     sensors = load_frame(args.data)
-    baseline = in_process_ms(sensors)
+    if args.organised:
+        sensors.cloud = organised_cloud()
+        sensors.source += ' image, organised 128 x 1024 ray-cast cloud'
+
+    whole, parts = whole_frame_ms(sensors)
     print(describe_setup(sensors))
+    print(f'whole frame in-process, every output message built: {whole:.1f} ms (median of 20; '
+          + ', '.join(f'{name} {ms:.1f}' for name, ms in parts.items()) + ')')
+    if args.in_process:
+        return 0
+    baseline = in_process_ms(sensors)
     print(f'baseline: the same frame through ScenePipeline in-process: {baseline:.1f} ms '
           f'(median of 10)')
 
