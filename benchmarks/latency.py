@@ -27,7 +27,8 @@ For each rate it prints:
   period, against the p95 age of the processed data, measured here (stamp to the graph's
   arrival) and by the node (its ``age``: stamp to publication, over its last 100 frames);
 - the node's own p50 per stage (decode, the pipeline's stages, publish), from ``/diagnostics``;
-- the node process's RSS at the start and the end of the rate's run (``/proc/<pid>/status``);
+- the node process's RSS at the start and the end of the rate's run, and its peak over the
+  whole benchmark (``VmRSS``, ``VmHWM`` of ``/proc/<pid>/status``);
 - drops by reason, from the node's own ``/diagnostics`` (difference over the rate's run), and
   the messages it received per input (those lost on the way are not drops to the node), and
   the time this process took to publish a frame (what limits the input rates it reaches).
@@ -613,10 +614,12 @@ def main() -> int:
         for rate in args.rates:
             runs.append(run_rate(bench, rate, args.seconds))
             print(f'(ran {rate:g} Hz)', file=sys.stderr, flush=True)
+        peak = bench.rss_mib('VmHWM')
         saturated, how = saturated_rate(runs)
         print(f'saturated processing rate: {saturated:.1f} frames/s ({how})')
         for run in runs:
             report(run, args.seconds, baseline, saturated)
+        print(f'node peak RSS (VmHWM, start to end of every rate): {peak:.1f} MiB')
     return 0
 
 

@@ -22,7 +22,7 @@ def test_benchmark_prints_every_figure(python_exe: str) -> None:
                  'input 10 Hz (achieved', 'input 30 Hz (achieved', 'p50 / in-process baseline',
                  'last quarter', 'overload: input', 'bound: processing period',
                  'node RSS', 'drops (node /diagnostics, this rate): replaced_by_newer_frame',
-                 'node p50 per stage, ms: '):
+                 'node p50 per stage, ms: ', 'node peak RSS (VmHWM'):
         assert line in result.stdout, line
     assert 'nan' not in result.stdout
     assert 'ground ' in result.stdout.split('node p50 per stage, ms: ')[1]
