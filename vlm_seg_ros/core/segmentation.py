@@ -50,9 +50,9 @@ class SegmentationConfig:
         3.0, 'Ignore points higher than this relative to the sensor, metres '
         '(tree canopies, ceilings).', minimum=-100.0, maximum=100.0)
     voxel_size: float = tunable(
-        0.0, 'Edge of the downsampling voxel, metres; 0 keeps every point. Voxels make ground '
-        'removal and clustering cheaper, but the voxel step costs about as much (measured at '
-        '260k points): use it to thin very dense clouds, not for speed.',
+        0.0, 'Edge of the downsampling voxel, metres; 0 keeps every point. Every stage then '
+        'works on voxel means. Measured on one core at 0.1: a 128 x 2048 scan 42 -> 21 ms (the '
+        'voxel step 5 ms), a 262k-point unorganised one barely faster (the step 15 ms).',
         minimum=0.0, maximum=1.0)
     cluster_tolerance: float = tunable(
         0.25, 'Horizontal clustering distance: points closer than this always join one '
