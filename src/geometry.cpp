@@ -547,14 +547,16 @@ py::tuple group_boxes(const py::array_t<Real, py::array::c_style> &points, const
       means({groups, int64_t{3}});
   double *low = lows.mutable_data(), *high = highs.mutable_data(), *mean = means.mutable_data();
   for (int64_t k = 0; k < groups; ++k) {
-    if (start[k] >= start[k + 1]) throw std::invalid_argument("group_boxes: an empty group");
-    for (int axis = 0; axis < 3; ++axis) {
+    if (start[k] > start[k + 1]) throw std::invalid_argument("group_boxes: starts decrease");
+    for (int axis = 0; axis < 3; ++axis) {  // an empty group: NaN (no points, no extent)
       double lo = std::numeric_limits<double>::infinity(), hi = -lo, sum = 0;
       for (int64_t i = start[k]; i < start[k + 1]; ++i) {
         const double value = xyz[3 * at[i] + axis];
         lo = std::min(lo, value), hi = std::max(hi, value), sum += value;
       }
-      low[3 * k + axis] = lo, high[3 * k + axis] = hi;
+      const bool empty = start[k] == start[k + 1];
+      low[3 * k + axis] = empty ? std::nan("") : lo;
+      high[3 * k + axis] = empty ? std::nan("") : hi;
       mean[3 * k + axis] = sum / static_cast<double>(start[k + 1] - start[k]);
     }
   }
@@ -564,7 +566,9 @@ py::tuple group_boxes(const py::array_t<Real, py::array::c_style> &points, const
   std::vector<Point2> pts;
   for (int64_t j = 0; j < boxes; ++j) {
     const int64_t k = boxed.data()[j];
-    if (k < 0 || k >= groups) throw std::invalid_argument("group_boxes: bad group in boxed");
+    if (k < 0 || k >= groups || start[k] == start[k + 1]) {
+      throw std::invalid_argument("group_boxes: boxed names an empty or unknown group");
+    }
     const double ax = xyz[3 * at[start[k]]], ay = xyz[3 * at[start[k]] + 1];
     pts.clear();
     for (int64_t i = start[k]; i < start[k + 1]; ++i) {

@@ -132,6 +132,16 @@ def test_boxes_match_opencv_and_hold_every_point() -> None:
     np.testing.assert_allclose(rects32[:, :4], rects[:-1, :4], atol=1e-4, rtol=1e-5)
 
 
+def test_an_empty_group_has_no_extent_and_cannot_be_boxed() -> None:
+    points = np.array([[0.0, 0, 0], [1, 1, 1]])
+    starts = np.array([0, 1, 1, 2])  # group 1 is empty
+    lows, highs, means, _ = native.group_boxes(points, np.arange(2), starts, np.array([0, 2]))
+    assert np.isnan(lows[1]).all() and np.isnan(highs[1]).all() and np.isnan(means[1]).all()
+    np.testing.assert_array_equal(lows[2], [1, 1, 1])
+    with pytest.raises(ValueError, match='empty'):
+        native.group_boxes(points, np.arange(2), starts, np.array([1]))
+
+
 def test_crop_matches_numpys_float32_arithmetic() -> None:
     rng = np.random.default_rng(7)
     points = rng.uniform(-12, 12, (20000, 3)).astype(np.float32)

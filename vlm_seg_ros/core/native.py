@@ -117,6 +117,7 @@ def group_boxes(points: npt.NDArray[np.floating], order: IndexArray, starts: Ind
     """Per group (rows ``order[starts[k]:starts[k + 1]]`` of ``points``): lows, highs, means.
 
     float32 points are read as they are, others as float64 (map frames need the precision).
+    An empty group's lows, highs and means are NaN; ``boxed`` may not name one (ValueError).
 
     For the groups listed in ``boxed``, also the least-area footprint rectangle around the
     group's x, y: rows of (centre x, centre y, longer side, shorter side, yaw of the longer
