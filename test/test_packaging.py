@@ -116,17 +116,19 @@ def test_pip_only_keys_have_a_rosdep_rule() -> None:
                 assert f'\n{name}==' in requirements, name
 
 
-def test_the_compiled_kernels_load_from_the_source_tree_too(python_exe: str) -> None:
+def test_the_source_tree_finds_the_built_parts_in_the_install(python_exe: str) -> None:
     # `python -m vlm_seg_ros.tools...` from the repository root imports the source tree, which
-    # has no compiled module: the one colcon installed is used (README runs tools that way).
+    # has neither the generated messages nor the compiled kernels: the installed ones are used
+    # (README runs evaluation, kitti-to-bag and process-bag that way).
     import subprocess
 
-    script = ('import vlm_seg_ros, vlm_seg_ros.core.native as n; '
-              'print(vlm_seg_ros.__file__); print(n._geometry.__file__)')
+    script = ('import vlm_seg_ros, vlm_seg_ros.core.native as n, vlm_seg_ros.msg as m; '
+              'print(vlm_seg_ros.__file__); print(n._geometry.__file__); print(m.__file__)')
     result = subprocess.run([python_exe, '-c', script], cwd=REPO, capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    package, compiled = result.stdout.split()
+    package, compiled, messages = result.stdout.split()
     assert Path(package).parent == REPO / 'vlm_seg_ros'  # the source tree was imported
-    assert not Path(compiled).is_relative_to(REPO / 'vlm_seg_ros')
+    for built in (compiled, messages):
+        assert not Path(built).is_relative_to(REPO / 'vlm_seg_ros'), built
     assert Path(compiled).name.startswith('_geometry')

@@ -9,45 +9,17 @@ boxed) stay in :mod:`vlm_seg_ros.core.segmentation` and :mod:`vlm_seg_ros.core.b
 from __future__ import annotations
 
 from collections.abc import Sequence
-import importlib.machinery
-import importlib.util
-from pathlib import Path
-import sys
-from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 
-_NAME = 'vlm_seg_ros.core._geometry'
-
-
-def _load() -> ModuleType:
-    """Import the compiled module; from a source checkout, the one built beside it.
-
-    ``python -m vlm_seg_ros.tools...`` from the repository root imports this source tree,
-    which has no compiled module; the build that colcon installed on ``sys.path`` has.
-    """
-    try:
-        from vlm_seg_ros.core import _geometry
-    except ImportError:
-        pass
-    else:
-        return _geometry
-    for entry in sys.path:
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = Path(entry or '.', 'vlm_seg_ros', 'core', f'_geometry{suffix}')
-            spec = importlib.util.spec_from_file_location(_NAME, path)
-            if path.is_file() and spec is not None and spec.loader is not None:
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                sys.modules[_NAME] = module
-                return module
-    msg = (f'{_NAME} (compiled from src/geometry.cpp) is missing: build the package with '
-           'scripts/setup (then source ./activate), or colcon build on a ROS install')
-    raise ImportError(msg)
-
-
-_geometry = _load()
+try:
+    from vlm_seg_ros.core import _geometry
+except ImportError as exc:
+    msg = ('vlm_seg_ros.core._geometry (compiled from src/geometry.cpp) is missing: build the '
+           'package with scripts/setup (then source ./activate), or colcon build on a ROS '
+           'install')
+    raise ImportError(msg) from exc
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
