@@ -130,6 +130,10 @@ VoxelTable voxelize(const float *xyz, int64_t count, const std::array<double, 3>
     if (span + 4 >= static_cast<double>(kMaxCoordinate)) {
       throw std::invalid_argument("the points span more than 2^21 - 4 voxels along an axis");
     }
+    const double farthest = std::max(std::fabs(low[axis]), std::fabs(high[axis])) / size[axis];
+    if (!(farthest < 1e15)) {  // grid coordinates must fit an int64 with room to spare
+      throw std::invalid_argument("the points lie more than 1e15 voxels from the origin");
+    }
     origin[axis] = floor_to_int(low[axis] / size[axis]) - 1;
   }
   VoxelTable table(static_cast<size_t>(count));
@@ -279,6 +283,11 @@ std::vector<int64_t> split_supported_labels(const float *xyz, const int64_t *lab
   for (int64_t i = 0; i < n; ++i) {
     if (labels[i] < 0) throw std::invalid_argument("split_supported: negative label");
     groups = std::max(groups, labels[i] + 1);
+    for (int axis = 0; axis < 3; ++axis) {  // footprint cells must fit an int64 key
+      if (!(std::fabs(xyz[3 * i + axis]) < 1e12f)) {
+        throw std::invalid_argument("split_supported needs finite points within 1e12 m");
+      }
+    }
   }
   std::vector<int64_t> starts(groups + 1, 0), order(n);
   for (int64_t i = 0; i < n; ++i) ++starts[labels[i] + 1];
@@ -573,6 +582,9 @@ py::tuple group_boxes(const py::array_t<Real, py::array::c_style> &points, const
     pts.clear();
     for (int64_t i = start[k]; i < start[k + 1]; ++i) {
       pts.push_back({xyz[3 * at[i]] - ax, xyz[3 * at[i] + 1] - ay});
+      if (!std::isfinite(pts.back().x) || !std::isfinite(pts.back().y)) {
+        throw std::invalid_argument("group_boxes: a boxed group has a non-finite point");
+      }
     }
     const std::array<double, 5> r = min_area_rect(convex_hull(pts));
     rect[5 * j] = r[0] + ax, rect[5 * j + 1] = r[1] + ay;

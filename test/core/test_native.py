@@ -167,6 +167,13 @@ def test_crop_matches_numpys_float32_arithmetic() -> None:
     (lambda: native.voxel_clusters(np.array([[0, 0, 0], [1e6, 0, 0]]), (0.1, 0.1, 0.1)),
      'span'),
     (lambda: native.voxel_clusters(np.zeros((3, 2)), (1, 1, 1)), r'\(N, 3\)'),
+    (lambda: native.voxel_means(np.full((2, 3), 1e30), (0.1, 0.1, 0.1)), 'from the origin'),
+    (lambda: native.voxel_means(np.ones((2, 3)), (1e-300, 1, 1)), 'from the origin'),
+    (lambda: native.group_boxes(np.array([[0, 0, 0], [np.nan, 0, 0]]), np.arange(2),
+                                np.array([0, 2]), np.array([0])), 'non-finite'),
+    (lambda: seg.split_supported(np.array([[0, 0, np.inf]]), np.zeros(1, dtype=np.int64),
+                                 min_area=0.25, min_points=1, tolerance=0.25,
+                                 vertical_tolerance=0.5), 'finite points'),
 ])
 def test_bad_input_is_refused_clearly(call: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
