@@ -103,3 +103,11 @@ def test_the_only_camera_falls_back_to_the_global_extrinsic_silently_without_tf(
     assert inputs is not None and inputs.camera is not None
     np.testing.assert_allclose(inputs.camera.lidar_to_camera.translation,
                                RigidTransform.from_quaternion(pose[:3], pose[3:]).translation)
+
+
+def test_each_input_index_names_one_camera_part_and_back() -> None:
+    from vlm_seg_ros.ros.nodes.frames import camera_input, input_camera
+
+    indices = [camera_input(camera, part) for camera in range(3) for part in (1, 2)]
+    assert indices == [1, 2, 3, 4, 5, 6]  # after the points (0), image then info per camera
+    assert [input_camera(i) for i in indices] == [(c, p) for c in range(3) for p in (1, 2)]

@@ -88,6 +88,21 @@ def camera_synchronizer(config: PerceptionConfig) -> CameraSetSynchronizer[Any]:
         lidar_offset=sync.lidar_offset, camera_offsets=[setup.offset for setup in setups])
 
 
+def camera_input(camera: int, part: int) -> int:
+    """Return the node's input index of camera ``camera``'s ``part`` (1 image, 2 camera_info).
+
+    The inputs are the points (0), then each camera's image and camera_info in turn, as
+    ``ros.nodes.inputs.input_topics`` subscribes them.
+    """
+    return 2 * camera + part
+
+
+def input_camera(index: int) -> tuple[int, int]:
+    """Return the camera and its part (1 image, 2 camera_info) of input ``index`` >= 1."""
+    camera, offset = divmod(index - 1, 2)
+    return camera, offset + 1
+
+
 def camera_label(setup: CameraSetup) -> str:
     """Return how logs and counters name a camera: ``camera 'front'``, or ``the camera``."""
     return f'camera {setup.name!r}' if setup.name else 'the camera'
@@ -102,10 +117,10 @@ def decode_frame(scan: PointCloud2, cameras: Sequence[Sequence[Any] | None],
     Messages may still be serialised (:class:`vlm_seg_ros.ros.serialized.Serialized`); they
     are deserialised here. ``cameras`` follows ``config.camera_setups``. A bad camera part
     costs the frame only that camera (``CAMERA_REASONS``, reported as ``dropped(reason,
-    text)``); so does a camera
-    without an extrinsic (``no_camera_transform``: not in TF and no ``lidar_to_camera`` of its
-    own): it is disabled until TF has it, the others go on. ``tf_failed(text)`` is called for
-    every failed TF lookup, also those that fall back to a ``lidar_to_camera`` parameter.
+    text)``); so does a camera without an extrinsic (``no_camera_transform``: not in TF and
+    no ``lidar_to_camera`` of its own): it is disabled until TF has it, the others go on.
+    ``tf_failed(text)`` is called for every failed TF lookup, also those that fall back to a
+    ``lidar_to_camera`` parameter.
     None (after ``warn``) without a transform from the scan to ``target_frame``.
 
     Raises:

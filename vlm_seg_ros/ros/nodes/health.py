@@ -45,6 +45,7 @@ from std_msgs.msg import Header
 from vlm_seg_ros.core.sync import CameraMissing, ScanSyncCounters
 from vlm_seg_ros.models.engine import ModelSlot, ModelState
 from vlm_seg_ros.ros.nodes import guarded
+from vlm_seg_ros.ros.nodes.frames import camera_input
 from vlm_seg_ros.runtime.frames import CAMERA_REASONS, DropReason
 
 # Why a message or frame was dropped (the keys of the ``drops`` status).
@@ -195,16 +196,16 @@ class Health:
             self._latency(stages),
             *(self._model(slot) for slot in models)]
         for camera, (counters, down) in enumerate(cameras):
-            first = 1 + 2 * camera
             statuses.insert(1 + camera, self._camera(
                 camera, counters, down, [(received[i] - received0[i]) / period
-                                         for i in (first, first + 1)], period))
+                                         for i in (camera_input(camera, 1),
+                                                   camera_input(camera, 2))], period))
         return DiagnosticArray(header=header, status=statuses)
 
     def _camera(self, camera: int, counters: ScanSyncCounters, down: bool,
                 rates: Sequence[float], period: float) -> DiagnosticStatus:
         name = self.cameras[camera]
-        topics = self.inputs[1 + 2 * camera:3 + 2 * camera]
+        topics = [self.inputs[camera_input(camera, part)] for part in (1, 2)]
         scans, matched = counters.frames, counters.frames - counters.alone
         scans0, matched0 = self._camera_previous[camera]
         self._camera_previous[camera] = (scans, matched)

@@ -34,7 +34,12 @@ from vlm_seg_ros.core.stamps import ns_to_seconds
 from vlm_seg_ros.core.sync import CamerasFrame, SyncCounters
 from vlm_seg_ros.ros.conversions import time_to_ns
 from vlm_seg_ros.ros.nodes import guarded
-from vlm_seg_ros.ros.nodes.frames import camera_label, camera_synchronizer
+from vlm_seg_ros.ros.nodes.frames import (
+    camera_input,
+    camera_label,
+    camera_synchronizer,
+    input_camera,
+)
 from vlm_seg_ros.ros.nodes.health import Health
 from vlm_seg_ros.ros.nodes.qos import QOS_CHECK_PERIOD, SensorSubscription
 from vlm_seg_ros.ros.serialized import Serialized
@@ -84,10 +89,8 @@ class SensorInputs:
         self._node, self._runner, self._health = node, runner, health
         self._on_frames, self._drop, self._active, self._log = on_frames, drop, active, log
         self.sensors: list[SensorSubscription] = []
-        self._kinds: list[type] = []
         try:
             for index, (name, kind, topic) in enumerate(input_topics(node, config)):
-                self._kinds.append(kind)
                 self.sensors.append(SensorSubscription(
                     node, kind, topic, guarded(name, functools.partial(self._on_message, index),
                                                on_error),
@@ -141,7 +144,7 @@ class SensorInputs:
         if not self._active():
             return
         if isinstance(msg, bytes):  # raw subscription: deserialised if its frame is processed
-            msg = Serialized.of(msg, self._kinds[index])
+            msg = Serialized.of(msg, self.sensors[index].msg_type)
         stamp = (msg.stamp_ns if isinstance(msg, Serialized)
                  else time_to_ns(msg.header.stamp))
         self.silence.received(index, stamp)
@@ -159,9 +162,9 @@ class SensorInputs:
             # camera not heard from yet would look down on the first scan).
             self._cameras_silent(now)
             self._on_frames(frames)
-        else:  # camera (index - 1) // 2: its image (1), then its camera_info (2)
-            camera, part = divmod(index - 1, 2)
-            self._on_frames(self.sync.add_camera(camera, part + 1, stamp, msg, now))
+        else:
+            camera, part = input_camera(index)
+            self._on_frames(self.sync.add_camera(camera, part, stamp, msg, now))
 
     def _poll(self) -> None:
         """Let scans whose wait for a camera ran out go on without it."""
@@ -176,7 +179,7 @@ class SensorInputs:
         other cameras go on.
         """
         for camera, setup in enumerate(self.setups):
-            silent = [self.sensors[1 + 2 * camera + part - 1].topic
+            silent = [self.sensors[camera_input(camera, part)].topic
                       for part in self.sync.silent_inputs(camera, now)]
             down = bool(silent) and self.camera_timeout > 0
             if down == self.cameras_down[camera]:

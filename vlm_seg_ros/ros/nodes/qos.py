@@ -76,7 +76,7 @@ class SensorSubscription:
                 ``auto``, ``reliable``, ``best_effort`` or ``system_default``.
 
         """
-        self._node, self._type, self._callback = node, msg_type, callback
+        self._node, self.msg_type, self._callback = node, msg_type, callback
         self._log, self._group, self._name, self._raw = log, callback_group, topic, raw
         self.topic = node.resolve_topic_name(topic)  # remapped and expanded
         name = f'qos_overrides.{self.topic}.subscription.reliability'
@@ -131,5 +131,5 @@ class SensorSubscription:
         options = QoSOverridingOptions(policy_kinds=(QoSPolicyKind.HISTORY,
                                                      QoSPolicyKind.DEPTH))
         return self._node.create_subscription(
-            self._type, self._name, self._callback, copy.copy(qos),
+            self.msg_type, self._name, self._callback, copy.copy(qos),
             qos_overriding_options=options, callback_group=self._group, raw=self._raw)
