@@ -140,16 +140,10 @@ def oriented_box(points: npt.NDArray[np.floating]) -> OrientedBox:
     if not np.isfinite(points).all():
         msg = 'a box needs finite points'
         raise InvalidInputError(msg)
-    return yaw_box(points[:, :2], float(points[:, 2].min()), float(points[:, 2].max()))
-
-
-def yaw_box(xy: npt.NDArray[np.floating], low: float, high: float) -> OrientedBox:
-    """Box of least footprint area around finite (N >= 1, 2) ``xy``, from ``low`` to ``high``."""
-    points = np.zeros((len(xy), 3))
-    points[:, :2] = xy
-    _, _, _, rects = native.group_boxes(points, np.arange(len(xy)), np.array([0, len(xy)]),
-                                        np.zeros(1, dtype=np.int64))
-    return box_from_rect(rects[0], low, high)
+    lows, highs, _, rects = native.group_boxes(points, np.arange(len(points)),
+                                               np.array([0, len(points)]),
+                                               np.zeros(1, dtype=np.int64))
+    return box_from_rect(rects[0], float(lows[0, 2]), float(highs[0, 2]))
 
 
 def box_from_rect(rect: FloatArray, low: float, high: float) -> OrientedBox:
