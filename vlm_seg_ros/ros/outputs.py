@@ -272,11 +272,12 @@ class OutputBuilder:
         """
         config = self.config
         result: list[tuple[str, Any]] = []
+        graph_wanted = wanted('scene_graph')
         json_wanted = config.scene_graph_json and wanted('scene_graph/json')
-        if wanted('scene_graph') or json_wanted:
+        if graph_wanted or json_wanted:
             graph = scene_graph(frame, header, image_headers,
                                 object_points=config.object_points)
-            if wanted('scene_graph'):
+            if graph_wanted:
                 result.append(('scene_graph', graph))
             if json_wanted:
                 result.append(('scene_graph/json', String(data=scene_graph_json(graph))))
