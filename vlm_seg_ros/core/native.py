@@ -29,8 +29,8 @@ def _points(points: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(points, dtype=np.float32)
 
 
-def crop(points: npt.NDArray[np.floating], origin: Sequence[float], *, min_range: float,
-         max_range: float, min_z: float, max_z: float) -> tuple[
+def crop(points: npt.NDArray[np.floating], origin: Sequence[float] | FloatArray, *,
+         min_range: float, max_range: float, min_z: float, max_z: float) -> tuple[
              npt.NDArray[np.bool_], npt.NDArray[np.float32], IndexArray]:
     """Crop (N, 3) points around ``origin`` in one pass, computing in float32.
 

@@ -16,6 +16,7 @@ the LiDAR is in that frame (the origin for a cloud in the LiDAR's own, level fra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 import time
 
@@ -152,14 +153,14 @@ def crop_mask(points: npt.NDArray[np.floating], config: SegmentationConfig) -> n
     return _crop(points, (0.0, 0.0, 0.0), config)[0]
 
 
-def _crop(points: npt.NDArray[np.floating], origin: npt.ArrayLike,
+def _crop(points: npt.NDArray[np.floating], origin: Sequence[float] | npt.NDArray[np.float64],
           config: SegmentationConfig) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float32],
                                                IndexArray]:
     """Crop in float32 (the precision LiDAR drivers publish); NaN and inf are cropped too.
 
     Returns the mask, the kept points relative to ``origin``, and their indices.
     """
-    return native.crop(points, np.asarray(origin, dtype=np.float64).tolist(),
+    return native.crop(points, origin,
                        min_range=config.min_range, max_range=config.max_range,
                        min_z=config.min_z, max_z=config.max_z)
 
